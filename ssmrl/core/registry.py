@@ -1,0 +1,57 @@
+"""The core registry: a plain dict from name to core class, and ``make_core`` with validated options."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ssmrl.core.base import SequenceCore
+from ssmrl.core.lru import LRU
+from ssmrl.core.rnn import GRU, LSTM, Identity
+from ssmrl.core.s4d import S4D
+from ssmrl.core.s5 import S5
+
+CORES: dict[str, type[SequenceCore]] = {
+    "s5": S5,
+    "s4d": S4D,
+    "lru": LRU,
+    "gru": GRU,
+    "lstm": LSTM,
+    "identity": Identity,
+}
+
+_NOT_OPTIONS = ("parent", "name", "d_model")
+
+
+def available_cores() -> list[str]:
+    """Names accepted by ``make_core``, sorted."""
+    return sorted(CORES)
+
+
+def core_options(name: str) -> dict[str, Any]:
+    """The options of core ``name`` with their defaults (``d_model`` excluded)."""
+    cls = _lookup(name)
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.name not in _NOT_OPTIONS and f.init}
+
+
+def make_core(name: str, d_model: int, **options: Any) -> SequenceCore:
+    """Build the sequence core ``name`` of width ``d_model``.
+
+    Unknown names or options raise ``ValueError`` listing the valid ones; option values are checked by the
+    core's ``validate``. The returned module is unbound (``parent=None``), so ``initialize_carry`` works
+    anywhere, and can be used as a submodule by assigning it in a parent's ``setup``.
+    """
+    cls = _lookup(name)
+    valid = core_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for core {name!r}; valid options: {sorted(valid)}")
+    core = cls(d_model=d_model, parent=None, **options)
+    core.validate()
+    return core
+
+
+def _lookup(name: str) -> type[SequenceCore]:
+    if name not in CORES:
+        raise ValueError(f"unknown core {name!r}; valid cores: {available_cores()}")
+    return CORES[name]
