@@ -161,9 +161,9 @@ class VecEnv:
 
     def step(self, key: Array, state: Any, action: Array, params: Any):
         keys = jax.random.split(key, self.num_envs)
-        obs, state, reward, terminated, truncated, info = jax.vmap(
-            self.env.step, in_axes=(0, 0, 0, None)
-        )(keys, state, action, params)
+        obs, state, reward, terminated, truncated, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(
+            keys, state, action, params
+        )
         info = dict(info)
         info["is_first"] = jnp.logical_or(terminated, truncated)
         return obs, state, reward, terminated, truncated, info
