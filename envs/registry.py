@@ -1,0 +1,86 @@
+"""Names -> environments: ``make("suite/Name", **overrides) -> (env, params)`` and ``available()``.
+
+Suites:
+
+* ``popgym/<Family><Easy|Medium|Hard>``: ``FAMILIES[family](difficulty=...)`` from :mod:`envs.popgym`.
+* ``gymnax/<gymnax id>``: any environment of the installed gymnax through :class:`envs.gymnax.GymnaxEnv`.
+* ``meta/<inner name>``: :class:`envs.meta.MetaEnv` over any of the above, e.g.
+  ``meta/popgym/MultiarmedBanditEasy`` or ``meta/gymnax/CartPole-v1``.
+
+Keyword overrides replace fields of the params dataclass (``make("popgym/RepeatPreviousEasy", k=8)``); for
+``meta/`` they set :class:`envs.meta.MetaParams` fields (``num_trials``, ``obs_dim``, ``fixed_inner_reset``)
+and ``inner`` (a dict of overrides for the inner params). An unknown name or field is a ``ValueError`` that
+lists the valid ones. The returned environments are raw (no auto-reset): wrap them with
+``ssmrl.env_wrappers.AutoReset`` / ``VecEnv``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from envs.gymnax import GymnaxEnv, gymnax_ids
+from envs.meta import MetaEnv
+from envs.popgym import FAMILIES
+from ssmrl.env import Environment
+
+SUITES = ("popgym", "gymnax", "meta")
+LEVELS = ("Easy", "Medium", "Hard")
+
+
+def popgym_names() -> list[str]:
+    """``popgym/<Family><Level>`` for every registered family and level."""
+    return [f"popgym/{family}{level}" for family in sorted(FAMILIES) for level in LEVELS]
+
+
+def gymnax_names() -> list[str]:
+    """``gymnax/<id>`` for every environment of the installed gymnax."""
+    return [f"gymnax/{env_id}" for env_id in gymnax_ids()]
+
+
+def available() -> list[str]:
+    """Every name ``make`` accepts; ``meta/<name>`` is valid for each of them (listed once as a pattern)."""
+    return popgym_names() + gymnax_names() + ["meta/<any popgym/... or gymnax/... name>"]
+
+
+def _unknown(name: str, valid: list[str]) -> ValueError:
+    return ValueError(f"unknown environment {name!r}; valid names: {', '.join(valid)}")
+
+
+def _with_overrides(params: Any, overrides: dict[str, Any], where: str) -> Any:
+    if not overrides:
+        return params
+    fields = [f.name for f in dataclasses.fields(params)]
+    bad = sorted(set(overrides) - set(fields))
+    if bad:
+        raise ValueError(f"{where}: unknown params field(s) {bad}; valid: {fields}")
+    return params.replace(**overrides)
+
+
+def _make_base(name: str) -> Environment:
+    suite, _, rest = name.partition("/")
+    if suite == "popgym":
+        for level in LEVELS:
+            family = rest[: -len(level)]
+            if rest.endswith(level) and family in FAMILIES:
+                return FAMILIES[family](difficulty=level.lower())
+        raise _unknown(name, popgym_names())
+    if suite == "gymnax":
+        if rest not in gymnax_ids():
+            raise _unknown(name, gymnax_names())
+        return GymnaxEnv(rest)
+    raise _unknown(name, available())
+
+
+def make(name: str, **overrides: Any) -> tuple[Environment, Any]:
+    """-> (env, params) for ``name`` (see the module docstring), params with ``overrides`` applied."""
+    if not isinstance(name, str):
+        raise ValueError(f"environment name must be a str, got {name!r}")
+    if name.startswith("meta/"):
+        inner_env, inner_params = make(name[len("meta/") :], **dict(overrides.pop("inner", None) or {}))
+        env = MetaEnv(inner_env)
+        params = _with_overrides(env.default_params.replace(inner=inner_params), overrides, name)
+        env._check(params)
+        return env, params
+    env = _make_base(name)
+    return env, _with_overrides(env.default_params, overrides, name)
