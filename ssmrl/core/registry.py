@@ -7,14 +7,19 @@ from typing import Any
 
 from ssmrl.core.base import SequenceCore
 from ssmrl.core.lru import LRU
+from ssmrl.core.mamba import Mamba
 from ssmrl.core.rnn import GRU, LSTM, Identity
 from ssmrl.core.s4d import S4D
 from ssmrl.core.s5 import S5
+from ssmrl.core.smr import smr_options, with_smr
+from ssmrl.core.transformer import Transformer
 
 CORES: dict[str, type[SequenceCore]] = {
     "s5": S5,
     "s4d": S4D,
     "lru": LRU,
+    "mamba": Mamba,
+    "transformer": Transformer,
     "gru": GRU,
     "lstm": LSTM,
     "identity": Identity,
@@ -29,9 +34,11 @@ def available_cores() -> list[str]:
 
 
 def core_options(name: str) -> dict[str, Any]:
-    """The options of core ``name`` with their defaults (``d_model`` excluded)."""
+    """The options of core ``name`` with their defaults (``d_model`` excluded), including the SMR wrapper's
+    ``smr`` / ``smr_memory`` that every core accepts."""
     cls = _lookup(name)
-    return {f.name: f.default for f in dataclasses.fields(cls) if f.name not in _NOT_OPTIONS and f.init}
+    own = {f.name: f.default for f in dataclasses.fields(cls) if f.name not in _NOT_OPTIONS and f.init}
+    return {**own, **smr_options()}
 
 
 def make_core(name: str, d_model: int, **options: Any) -> SequenceCore:
@@ -46,9 +53,10 @@ def make_core(name: str, d_model: int, **options: Any) -> SequenceCore:
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for core {name!r}; valid options: {sorted(valid)}")
+    smr = {key: options.pop(key) for key in smr_options() if key in options}
     core = cls(d_model=d_model, parent=None, **options)
     core.validate()
-    return core
+    return with_smr(core, **smr)  # ``smr=True`` wraps the core in State Memory Replay (core/smr.py)
 
 
 def _lookup(name: str) -> type[SequenceCore]:
