@@ -100,3 +100,21 @@ def complex_from_pair(x: Array) -> Array:
 def pair_from_complex(z) -> np.ndarray:
     """[...] complex -> [..., 2] real pair (numpy or jax)."""
     return jnp.stack([jnp.real(z), jnp.imag(z)], axis=-1)
+
+
+def hippo_legs_dplr(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """HiPPO-LegS in diagonal-plus-low-rank form for S4, keeping one mode of each conjugate pair.
+
+    With ``S = V diag(lam) V^H`` (``hippo_normal_eig``), ``A = S - p p^T`` and the LegS input vector
+    ``b_i = sqrt(2i + 1)``, the kept modes are those with ``Im(lam) > 0``; because S, p and b are real, the full
+    eigenbasis is ``V_full = [V_kept, conj(V_kept)]`` and ``V_full^H p = [P, conj(P)]`` (likewise for b), so
+    ``A = V_full (diag(lam_full) - P_full P_full^H) V_full^H`` exactly.
+    Returns (lam [n/2], P [n/2], B [n/2], V_kept [n, n/2]), all complex128.
+    """
+    if n < 2 or n % 2:
+        raise ValueError(f"the DPLR HiPPO-LegS state size must be an even int >= 2, got {n}")
+    lam, v = hippo_normal_eig(n)
+    _, p = hippo_legs_nplr(n)
+    b = np.sqrt(2.0 * np.arange(n) + 1.0)
+    v_kept = v[:, : n // 2]  # sorted by descending imaginary part: the positive half
+    return lam[: n // 2], v_kept.conj().T @ p, v_kept.conj().T @ b, v_kept

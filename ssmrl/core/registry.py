@@ -6,9 +6,11 @@ import dataclasses
 from typing import Any
 
 from ssmrl.core.base import SequenceCore
+from ssmrl.core.hope import HOPE
 from ssmrl.core.lru import LRU
 from ssmrl.core.mamba import Mamba
 from ssmrl.core.rnn import GRU, LSTM, Identity
+from ssmrl.core.s4 import S4
 from ssmrl.core.s4d import S4D
 from ssmrl.core.s5 import S5
 from ssmrl.core.smr import smr_options, with_smr
@@ -16,7 +18,9 @@ from ssmrl.core.transformer import Transformer
 
 CORES: dict[str, type[SequenceCore]] = {
     "s5": S5,
+    "s4": S4,
     "s4d": S4D,
+    "hope": HOPE,
     "lru": LRU,
     "mamba": Mamba,
     "transformer": Transformer,
