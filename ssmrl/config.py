@@ -106,7 +106,6 @@ class PPOConfig:
     seed: int = 0
     num_seeds: int = 1
     run_dir: str = "outputs/ppo/run"
-    resume: str | None = None
 
 
 def _check_type(key: str, value: Any, hint: Any) -> Any:
@@ -199,7 +198,9 @@ def validate(cfg: PPOConfig, valid_tasks: list[str] | None = None) -> PPOConfig:
     if cfg.num_seeds < 1:
         raise ConfigError(f"num_seeds must be >= 1, got {cfg.num_seeds}")
     r = cfg.runner
-    for key in ("updates_per_chunk", "checkpoint_every", "max_checkpoints", "eval_envs", "eval_steps"):
+    if r.eval_envs < 0:
+        raise ConfigError(f"runner.eval_envs must be >= 0 (0: no final evaluation), got {r.eval_envs}")
+    for key in ("updates_per_chunk", "checkpoint_every", "max_checkpoints", "eval_steps"):
         if getattr(r, key) < 1:
             raise ConfigError(f"runner.{key} must be >= 1, got {getattr(r, key)}")
     return cfg

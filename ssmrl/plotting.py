@@ -1,0 +1,74 @@
+"""Learning curves from ``metrics.csv``: mean episodic return over seeds against env steps, with the spread over
+seeds (min to max) shaded; one line per run directory."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """Columns of ``<run_dir>/metrics.csv`` as float arrays (empty cells -> NaN)."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"no metrics.csv in {run_dir}")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {}
+    to_float = lambda v: float(v) if v not in ("", None) else np.nan
+    return {k: np.array([to_float(r[k]) for r in rows]) for k in rows[0]}
+
+
+def seed_returns(metrics: dict[str, np.ndarray]) -> np.ndarray:
+    """Per-seed returns [num_logged, num_seeds], NaN where no episode ended."""
+    cols = sorted((k for k in metrics if k.startswith("return_seed")), key=lambda k: int(k[len("return_seed"):]))
+    if not cols:
+        return metrics["episode_return"][:, None]
+    return np.stack([metrics[k] for k in cols], axis=1)
+
+
+def _fill_forward(x: np.ndarray) -> np.ndarray:
+    """Carry the last finite value forward along axis 0 (updates where no episode ended)."""
+    x = x.copy()
+    for i in range(1, len(x)):
+        x[i] = np.where(np.isnan(x[i]), x[i - 1], x[i])
+    return x
+
+
+def plot_runs(run_dirs: list[str | Path], out_path: str | Path, labels: list[str] | None = None,
+              title: str | None = None) -> Path:
+    """Draw mean return (line) and min-max over seeds (band) against env steps for each run; save a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for i, run_dir in enumerate(run_dirs):
+        metrics = read_metrics(run_dir)
+        if not metrics:
+            continue
+        returns = _fill_forward(seed_returns(metrics))
+        steps = metrics["env_steps"]
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(returns, axis=1)
+            low, high = np.nanmin(returns, axis=1), np.nanmax(returns, axis=1)
+        label = labels[i] if labels else Path(run_dir).name
+        (line,) = ax.plot(steps, mean, label=f"{label} ({returns.shape[1]} seeds)")
+        if returns.shape[1] > 1:
+            ax.fill_between(steps, low, high, alpha=0.2, color=line.get_color(), linewidth=0)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("episodic return")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path)
+    plt.close(fig)
+    return out_path
