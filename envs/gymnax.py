@@ -55,6 +55,11 @@ class GymnaxEnv(Environment):
         self.gymnax_env, self._default_params = gymnax.make(env_id, **env_kwargs)
         # Newer gymnax splits the time limit out of ``step_env``'s done flag.
         self._done_is_natural = hasattr(self.gymnax_env, "is_truncated")
+        # Spaces at the default params, for calls where params are traced (bounds then cannot be read).
+        self._default_spaces = (
+            self._space(self.gymnax_env.observation_space, self._default_params, None),
+            self._space(self.gymnax_env.action_space, self._default_params, None),
+        )
 
     @property
     def default_params(self) -> Any:
@@ -64,8 +69,19 @@ class GymnaxEnv(Environment):
     def name(self) -> str:
         return self.env_id
 
+    @staticmethod
+    def _space(make_space: Any, params: Any, fallback: Any) -> Discrete | Box:
+        # gymnax builds spaces with jnp ops: evaluate them eagerly even inside a jit trace.
+        try:
+            with jax.ensure_compile_time_eval():
+                return _convert_space(make_space(params))
+        except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+            if fallback is None:
+                raise
+            return fallback
+
     def _cast_obs(self, obs: Array, params: Any) -> Array:
-        if isinstance(self.observation_space(params), Discrete):
+        if isinstance(self._default_spaces[0], Discrete):
             return jnp.asarray(obs).astype(jnp.int32)
         return jnp.asarray(obs).astype(jnp.float32)
 
@@ -98,7 +114,8 @@ class GymnaxEnv(Environment):
         return self._cast_obs(obs, params), state, reward, terminated, truncated, info
 
     def observation_space(self, params: Any) -> Discrete | Box:
-        return _convert_space(self.gymnax_env.observation_space(params))
+        """The space at ``params``; when params are traced (inside jit), the space at the default params."""
+        return self._space(self.gymnax_env.observation_space, params, self._default_spaces[0])
 
     def action_space(self, params: Any) -> Discrete | Box:
-        return _convert_space(self.gymnax_env.action_space(params))
+        return self._space(self.gymnax_env.action_space, params, self._default_spaces[1])
