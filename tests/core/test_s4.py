@@ -42,8 +42,8 @@ def _legs_kernel(c_real, steps, length):
     for h, dt in enumerate(steps):
         lhs = np.eye(N) - dt / 2 * a
         a_bar, x = np.linalg.solve(lhs, np.eye(N) + dt / 2 * a), np.linalg.solve(lhs, dt * b)
-        for l in range(length):
-            out[h, l] = c_real[h] @ x
+        for lag in range(length):
+            out[h, lag] = c_real[h] @ x
             x = a_bar @ x
     return out
 
