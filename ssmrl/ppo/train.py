@@ -105,7 +105,7 @@ def make_train(cfg: PPOConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
         grads, terms = jax.grad(loss_fn, has_aux=True)(params, mb)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        return (params, opt_state), (terms, optax.global_norm(grads))
+        return (params, opt_state), (terms, optax.tree.norm(grads))
 
     def epoch(carry, key, data: _Minibatch):
         perm = jax.random.permutation(key, num_seq)

@@ -87,6 +87,9 @@ def run_ppo(cfg: PPOConfig, env: Any, env_params: Any, run_dir: str | Path, stop
                   f"{num_updates} updates of {cfg.algo.steps_per_update} env steps[/dim]")
     ckpt = Checkpointer(run_dir / "checkpoints", cfg.runner.max_checkpoints)
     done = ckpt.latest_step() or 0
+    if done > num_updates:
+        raise ValueError(f"{run_dir} holds a checkpoint at update {done}, beyond this config's {num_updates} "
+                         "updates: it belongs to another configuration; use a new run_dir")
     if done:
         state = ckpt.restore(done, state)
         console.print(f"resumed from checkpoint at update {done} in {run_dir}")

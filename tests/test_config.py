@@ -1,0 +1,37 @@
+"""Config validation: every user mistake is a ConfigError naming the key and the valid values."""
+
+import pytest
+
+from ssmrl.config import ConfigError, PPOConfig, ppo_config_from_dict, ppo_config_to_dict
+
+
+def test_defaults_and_round_trip():
+    cfg = ppo_config_from_dict({"model": {"name": "s5", "d_model": 32, "state_size": 8}, "algo": {"lr": 1}})
+    assert isinstance(cfg, PPOConfig) and cfg.algo.lr == 1.0 and cfg.model.options == {"state_size": 8}
+    assert ppo_config_from_dict(ppo_config_to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize("data, words", [
+    ({"algo": {"lrr": 1e-3}}, ["algo.lrr", "valid keys", "lr"]),
+    ({"sed": 1}, ["sed", "seed"]),
+    ({"algo": {"num_envs": 10, "num_minibatches": 4}}, ["algo.num_envs=10", "algo.num_minibatches=4", "[1, 2, 5, 10]"]),
+    ({"algo": {"num_steps": 100, "chunk_len": 32}}, ["algo.chunk_len", "algo.num_steps"]),
+    ({"algo": {"num_envs": "many"}}, ["algo.num_envs", "int"]),
+    ({"algo": {"total_timesteps": 10}}, ["algo.total_timesteps"]),
+    ({"model": {"name": "s6"}}, ["model.name", "s6", "'s5'", "'gru'"]),
+    ({"model": {"name": "s5", "state_sise": 4}}, ["state_sise", "state_size"]),
+    ({"model": {"name": "s5", "mlp": "swish"}}, ["mlp", "glu"]),
+    ({"env": {"suite": "atari5"}}, ["env.suite", "popgym", "gymnax"]),
+    ({"num_seeds": 0}, ["num_seeds"]),
+])
+def test_errors_name_the_key(data, words):
+    with pytest.raises(ConfigError) as err:
+        ppo_config_from_dict(data)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_unknown_task_lists_valid_tasks():
+    with pytest.raises(ConfigError) as err:
+        ppo_config_from_dict({"env": {"task": "RepeatFirstEZ"}}, valid_tasks=["RepeatFirstEasy", "RepeatFirstHard"])
+    assert "env.task" in str(err.value) and "RepeatFirstEasy" in str(err.value)
