@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from ssmrl.core import hippo
+from ssmrl.core.cmath import project_in, project_out_real
 from ssmrl.core.base import SequenceCore, check_sequence_inputs, check_step_inputs
 from ssmrl.core.scan import reset_scan, reset_step
 
@@ -75,14 +76,14 @@ class LRU(SequenceCore):
         check_sequence_inputs(xs, is_first, self.d_model)
         xs = xs.astype(self.dtype)
         lam, b, c, d = self.system()
-        bu = jnp.einsum("ph,tbh->tbp", b, xs.astype(b.dtype))
+        bu = project_in(b, xs)
         states = reset_scan(lam, bu, is_first, carry, self.chunk_size)
-        ys = (jnp.einsum("hp,tbp->tbh", c, states).real + d * xs).astype(self.dtype)
+        ys = (project_out_real(c, states) + d * xs).astype(self.dtype)
         return (states[-1], ys, states) if return_carries else (states[-1], ys)
 
     def step(self, carry, x, is_first):
         check_step_inputs(x, is_first, self.d_model)
         x = x.astype(self.dtype)
         lam, b, c, d = self.system()
-        state = reset_step(lam, x.astype(b.dtype) @ b.T, is_first, carry)
-        return state, ((state @ c.T).real + d * x).astype(self.dtype)
+        state = reset_step(lam, project_in(b, x), is_first, carry)
+        return state, (project_out_real(c, state) + d * x).astype(self.dtype)

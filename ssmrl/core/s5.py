@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ssmrl.core import hippo
+from ssmrl.core.cmath import project_in, project_out_real
 from ssmrl.core.base import SequenceCore, check_sequence_inputs, check_step_inputs
 from ssmrl.core.scan import reset_scan, reset_step
 
@@ -81,9 +82,9 @@ class S5(SequenceCore):
         check_sequence_inputs(xs, is_first, self.d_model)
         xs = xs.astype(self.dtype)
         lam_bar, b_bar, c, d = self.system()
-        bu = jnp.einsum("ph,tbh->tbp", b_bar, xs.astype(b_bar.dtype))
+        bu = project_in(b_bar, xs)
         states = reset_scan(lam_bar, bu, is_first, carry, self.chunk_size)
-        ys = 2.0 * jnp.einsum("hp,tbp->tbh", c, states).real + d * xs
+        ys = 2.0 * project_out_real(c, states) + d * xs
         ys = ys.astype(self.dtype)
         return (states[-1], ys, states) if return_carries else (states[-1], ys)
 
@@ -91,6 +92,6 @@ class S5(SequenceCore):
         check_step_inputs(x, is_first, self.d_model)
         x = x.astype(self.dtype)
         lam_bar, b_bar, c, d = self.system()
-        state = reset_step(lam_bar, x.astype(b_bar.dtype) @ b_bar.T, is_first, carry)
-        y = 2.0 * (state @ c.T).real + d * x
+        state = reset_step(lam_bar, project_in(b_bar, x), is_first, carry)
+        y = 2.0 * project_out_real(c, state) + d * x
         return state, y.astype(self.dtype)

@@ -24,8 +24,9 @@ def _loop(a, b, is_first, h0):
     return np.stack(out)
 
 
+@pytest.mark.parametrize("schedule", ["associative", "blocked"])
 @pytest.mark.parametrize("chunk_size", [None, 4, 2])
-def test_reset_scan_matches_loop(chunk_size):
+def test_reset_scan_matches_loop(chunk_size, schedule):
     t, b, p = 12, 3, 5
     k1, k2, k3, k4 = jax.random.split(jax.random.key(0), 4)
     a = jax.random.uniform(k1, (t, b, p)) * jnp.exp(1j * jax.random.normal(k2, (t, b, p)))  # time-varying
@@ -34,8 +35,19 @@ def test_reset_scan_matches_loop(chunk_size):
     is_first = np.zeros((t, b), bool)
     is_first[[0, 5, 6], 0] = True
     is_first[t - 1, 1] = True
-    hs = reset_scan(a, bb, jnp.asarray(is_first), h0, chunk_size=chunk_size)
+    hs = reset_scan(a, bb, jnp.asarray(is_first), h0, chunk_size=chunk_size, schedule=schedule)
     np.testing.assert_allclose(hs, _loop(np.asarray(a), np.asarray(bb), is_first, h0), atol=1e-12)
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 10, 17])
+def test_blocked_schedule_handles_any_length(length):
+    k1, k2, k3 = jax.random.split(jax.random.key(length), 3)
+    a = jax.random.uniform(k1, (length, 2, 3))
+    b = jax.random.normal(k2, (length, 2, 3))
+    is_first = np.asarray(jax.random.bernoulli(k3, 0.2, (length, 2)))
+    h0 = jnp.ones((2, 3))
+    hs = reset_scan(a, b, jnp.asarray(is_first), h0, schedule="blocked")
+    np.testing.assert_allclose(hs, _loop(np.asarray(a), np.asarray(b), is_first, h0), atol=1e-12)
 
 
 def test_hand_example():
