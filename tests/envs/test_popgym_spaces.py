@@ -1,5 +1,5 @@
 """Every registered POPGym family x level has the reference ``popgym`` env's spaces; each family runs under
-``jit`` and ``vmap`` over 1024 environments.
+``jit`` and ``vmap`` over 1024 environments (marked ``slow`` except for one family: ``pytest -m slow``).
 
 Parametrized over ``envs.popgym.FAMILIES`` so families added later are covered automatically. Representation
 rules: gym Discrete -> ``Discrete`` (int32 scalar), MultiDiscrete -> ``MultiDiscrete`` (int32 vector), a Tuple of
@@ -70,7 +70,12 @@ def test_spaces_match_reference(family, level):
     assert_same(describe_ours(env.action_space(params)), describe_reference(ref.action_space))
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+# The sweep over every family costs a compile each (the game tests already jit our card / board games);
+# RepeatPrevious stays in the default run as the one vmap-1024 check.
+SWEEP = [f if f == "RepeatPrevious" else pytest.param(f, marks=pytest.mark.slow) for f in sorted(FAMILIES)]
+
+
+@pytest.mark.parametrize("family", SWEEP)
 def test_jit_vmap_reset_step_in_space(family):
     # One compile per family: reset + one random step, vmapped over 1024 environments, under jit.
     env, params = envs.make(f"popgym/{family}Easy")
