@@ -9,8 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ssmrl.core import make_core
-from ssmrl.core import shortconv
+from ssmrl.core import make_core, shortconv
 
 T, B, H, N, K = 7, 3, 4, 3, 3
 
@@ -21,7 +20,7 @@ def _float64():
         yield
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _setup():
     with jax.enable_x64(True):
         core = make_core("mamba", H, dtype=jnp.float64, state_size=N, conv_kernel=K, dt_min=0.05, dt_max=0.5)

@@ -44,7 +44,7 @@ def test_hand_computed_example():
     np.testing.assert_allclose(np.asarray(carry_seq.buffer), [[[4.0]]])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _setup(name: str):
     with jax.enable_x64(True):
         core = make_core(name, H, dtype=jnp.float64, smr=True, smr_memory=3)

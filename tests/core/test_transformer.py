@@ -21,7 +21,7 @@ def _float64():
         yield
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _setup():
     with jax.enable_x64(True):
         core = make_core("transformer", H, dtype=jnp.float64, n_heads=2, window=W)
