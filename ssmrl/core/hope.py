@@ -182,13 +182,16 @@ def _spectra(h, p, samples):
     return powers, cols, rows
 
 
-def _kernel(h, p, length):
-    """K [H, length]: H(z) - D sampled at M = 2L points, aliasing removed exactly, irfft, first L taps."""
+def _kernel(h, p, length, parts=None):
+    """K [H, length]: H(z) - D sampled at M = 2L points, aliasing removed exactly, irfft, first L taps.
+    ``parts`` = (realisation, spectra, A^(M-1)) may be passed in when already computed."""
     samples = 2 * length
-    a, b, c = _realisation(h, p)
-    powers, cols, _ = _spectra(h, p, samples)
+    if parts is None:
+        realisation = _realisation(h, p)
+        parts = realisation, _spectra(h, p, samples), jnp.linalg.matrix_power(realisation[0], samples - 1)
+    (_, _, c), (powers, cols, _), a_pow = parts
     spectrum = jnp.einsum("hn,hfn->hf", h.astype(powers.dtype), powers[..., 1:])
-    tail_row = jnp.einsum("hi,hij->hj", c, jnp.linalg.matrix_power(a, samples - 1))  # c A^(M-1)
+    tail_row = jnp.einsum("hi,hij->hj", c, a_pow)  # c A^(M-1)
     spectrum = spectrum - jnp.einsum("hn,hfn->hf", tail_row.astype(cols.dtype), cols)
     return jnp.fft.irfft(spectrum, n=samples, axis=-1)[:, :length].astype(h.dtype)
 
@@ -196,14 +199,15 @@ def _kernel(h, p, length):
 def _conv_mode(h, d, p, carry, xs, is_first):
     """Convolution evaluation, exact when no episode starts after t=0: (final state [B, H, n], ys [T, B, H])."""
     length, samples = xs.shape[0], 2 * xs.shape[0]
-    a, _, _ = _realisation(h, p)
-    _, cols_f, rows_f = _spectra(h, p, samples)
-    trunc = jnp.eye(h.shape[1]) - jnp.linalg.matrix_power(a, samples)  # (I - A^M): truncated generating functions
+    realisation, spectra = _realisation(h, p), _spectra(h, p, samples)
+    a, (_, cols_f, rows_f) = realisation[0], spectra
+    a_pow = jnp.linalg.matrix_power(a, samples - 1)
+    trunc = jnp.eye(h.shape[1]) - a_pow @ a  # (I - A^M): truncated generating functions
     rows = jnp.einsum("htm,hmn->htn", jnp.fft.irfft(rows_f, n=samples, axis=1)[:, :length], trunc)  # c A^t
     cols = jnp.einsum("hmn,htn->htm", trunc, jnp.fft.irfft(cols_f, n=samples, axis=1)[:, :length])  # A^t b
     r0 = jnp.where(is_first[0][:, None, None], 0.0, carry).astype(xs.dtype)
     free = jnp.einsum("htn,bhn->tbh", rows, r0)
-    ys = causal_conv(xs, _kernel(h, p, length)) + free + d * xs
+    ys = causal_conv(xs, _kernel(h, p, length, (realisation, spectra, a_pow))) + free + d * xs
     final = jnp.einsum("hmn,bhn->bhm", jnp.linalg.matrix_power(a, length), r0)
     final = final + jnp.einsum("htn,tbh->bhn", cols[:, ::-1], xs)
     return final.astype(carry.dtype), ys.astype(xs.dtype)

@@ -164,12 +164,14 @@ def _resolvent(dplr, length):
     return inv_m, s / (1.0 + s * k_pp)
 
 
-def _kernel(dplr, a_bar, length):
-    """K [H, L] real: ``K_l = C A_bar^l B_bar`` from the truncated generating function (Cauchy + Woodbury)."""
+def _kernel(dplr, a_bar, length, resolvent=None, a_pow=None):
+    """K [H, L] real: ``K_l = C A_bar^l B_bar`` from the truncated generating function (Cauchy + Woodbury).
+    ``resolvent`` (``_resolvent``) and ``a_pow`` (A_bar^L) may be passed in when already computed."""
     _, p, b, c, step = dplr
-    inv_m, coef = _resolvent(dplr, length)
+    inv_m, coef = _resolvent(dplr, length) if resolvent is None else resolvent
+    a_pow = jnp.linalg.matrix_power(a_bar, length) if a_pow is None else a_pow
     # C_tilde = C (I - A_bar^L): turns the full generating function into the truncated one at the roots of unity.
-    c_tilde = c - jnp.einsum("hm,hmn->hn", c, jnp.linalg.matrix_power(a_bar, length))
+    c_tilde = c - jnp.einsum("hm,hmn->hn", c, a_pow)
     cauchy = lambda u, v: jnp.einsum("hn,hln->hl", u * v, inv_m)  # sum_n u_n v_n / m_n
     k_cb = cauchy(c_tilde, b)
     k_cp = cauchy(c_tilde, jnp.broadcast_to(p, c.shape))
@@ -196,7 +198,7 @@ def _conv_mode(dplr, discrete, carry, xs, is_first):
     cols_f = (step[:, None] * b)[:, None] * inv_m
     cols_f = cols_f - (coef * jnp.einsum("n,hln->hl", jnp.conj(p), cols_f))[..., None] * p * inv_m
     cols = jnp.einsum("hmn,htn->htm", trunc, jnp.fft.ifft(cols_f, axis=1))
-    kernel = _kernel(dplr, a_bar, length)
+    kernel = _kernel(dplr, a_bar, length, (inv_m, coef), a_pow)
     h0 = jnp.where(is_first[0][:, None, None], 0.0, carry).astype(a_bar.dtype)
     free = jnp.einsum("htn,bhn->tbh", rows, jnp.einsum("hmn,bhn->bhm", a_bar, h0)).real  # Re(C A_bar^(t+1) h0)
     ys = causal_conv(xs, kernel.astype(xs.dtype)) + free.astype(xs.dtype) + d * xs
