@@ -20,12 +20,14 @@ from hypothesis import strategies as st
 from ssmrl.core import available_cores, make_core, make_stack, step_loop
 
 T, B, H = 8, 6, 4
-CASES = available_cores() + ["stack:s5", "stack:gru"]
+CASES = available_cores() + ["stack:s5", "stack:gru", "smr:s5"]
 
 
 def _make(case: str, dtype=jnp.float64):
     if case.startswith("stack:"):
         return make_stack(case.split(":")[1], H, n_layers=2, dtype=dtype)
+    if case.startswith("smr:"):
+        return make_core(case.split(":")[1], H, dtype=dtype, smr=True, smr_memory=3)
     return make_core(case, H, dtype=dtype)
 
 
