@@ -14,6 +14,7 @@ key and the valid values, and exit with status 2.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def load_config(cfg: DictConfig, console: Console) -> PPOConfig:
 @hydra.main(config_path="../configs", config_name="ppo", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     console = Console()
+    logging.getLogger("absl").setLevel(logging.WARNING)  # orbax reports every checkpoint step at INFO
     try:
         ppo_cfg = load_config(cfg, console)
         try:

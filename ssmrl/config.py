@@ -51,20 +51,20 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class AlgoConfig:
-    total_timesteps: int = 2_000_000
-    num_envs: int = 64
-    num_steps: int = 128
+    total_timesteps: int = 1_000_000
+    num_envs: int = 32
+    num_steps: int = 64
     chunk_len: int | None = None
     num_epochs: int = 4
     num_minibatches: int = 4
-    lr: float = 1e-3
+    lr: float = 3e-3
     anneal_lr: bool = True
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip_eps: float = 0.2
     clip_value: bool = True
     vf_coef: float = 0.5
-    ent_coef: float = 0.01
+    ent_coef: float = 0.0
     max_grad_norm: float = 0.5
     norm_adv: bool = True
     log_std_init: float = -0.5

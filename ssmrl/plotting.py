@@ -4,6 +4,7 @@ seeds (min to max) shaded; one line per run directory."""
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,8 @@ def plot_runs(run_dirs: list[str | Path], out_path: str | Path, labels: list[str
             continue
         returns = _fill_forward(seed_returns(metrics))
         steps = metrics["env_steps"]
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # all-NaN rows (no episode ended yet) stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(returns, axis=1)
             low, high = np.nanmin(returns, axis=1), np.nanmax(returns, axis=1)
         label = labels[i] if labels else Path(run_dir).name

@@ -62,7 +62,7 @@ def _rows(metrics: dict[str, np.ndarray], sps: float) -> list[dict[str, float]]:
 
 
 def _progress(enabled: bool, console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
                     TextColumn("{task.fields[steps]} steps"), TextColumn("{task.fields[sps]} steps/s"),
                     TextColumn("return {task.fields[ret]}"), TimeElapsedColumn(),
                     console=console, disable=not enabled)
@@ -121,7 +121,8 @@ def run_ppo(cfg: PPOConfig, env: Any, env_params: Any, run_dir: str | Path, stop
         evaluate = jax.jit(jax.vmap(make_evaluate(cfg, env, env_params)))
         keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1), cfg.num_seeds)
         eval_metrics = jax.device_get(evaluate(keys, state.params))
-        eval_return = float(np.mean(eval_metrics["episode_return"]))
+        finished = eval_metrics["episodes"] > 0
+        eval_return = float(np.mean(eval_metrics["episode_return"][finished])) if finished.any() else float("nan")
         logger.log_scalar("eval/episode_return", eval_return, num_updates * cfg.algo.steps_per_update)
     logger.close()
     ckpt.close()
