@@ -59,7 +59,7 @@ def plot_runs(run_dirs: list[str | Path], out_path: str | Path, labels: list[str
             mean = np.nanmean(returns, axis=1)
             low, high = np.nanmin(returns, axis=1), np.nanmax(returns, axis=1)
         label = labels[i] if labels else Path(run_dir).name
-        (line,) = ax.plot(steps, mean, label=f"{label} ({returns.shape[1]} seeds)")
+        (line,) = ax.plot(steps, mean, label=f"{label} ({returns.shape[1]} seed{'s' if returns.shape[1] > 1 else ''})")
         if returns.shape[1] > 1:
             ax.fill_between(steps, low, high, alpha=0.2, color=line.get_color(), linewidth=0)
     ax.set_xlabel("environment steps")

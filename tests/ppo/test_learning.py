@@ -30,7 +30,7 @@ def _train(task, model, algo, tmp_path, eval_steps):
 
 @pytest.mark.slow
 def test_s5_solves_cartpole(tmp_path):
-    algo = {"num_envs": 32, "num_steps": 128, "total_timesteps": 300_000, "lr": 3e-3, "ent_coef": 0.0,
+    algo = {"num_envs": 32, "num_steps": 128, "total_timesteps": 500_000, "lr": 3e-3, "ent_coef": 0.0,
             "num_epochs": 4, "num_minibatches": 4}
     result = _train("gymnax/CartPole-v1", {"name": "s5", "d_model": 32, "n_layers": 1}, algo, tmp_path, 600)
     assert result.eval_return >= 400
