@@ -34,7 +34,9 @@ def load_config(cfg: DictConfig, console: Console) -> PPOConfig:
     if saved.exists():
         console.print(f"resuming {saved.parent} with its saved config (other overrides are ignored)")
         data = {**yaml.safe_load(saved.read_text()), "run_dir": data["run_dir"]}
-    return ppo_config_from_dict(data)
+    suite = (data.get("env") or {}).get("suite")
+    tasks = [n.split("/", 1)[1] for n in envs.available() if n.startswith(f"{suite}/")] if suite != "meta" else None
+    return ppo_config_from_dict(data, valid_tasks=tasks or None)
 
 
 @hydra.main(config_path="../configs", config_name="ppo", version_base="1.3")
