@@ -24,7 +24,7 @@ def _loop(a, b, is_first, h0):
     return np.stack(out)
 
 
-@pytest.mark.parametrize("schedule", ["associative", "blocked"])
+@pytest.mark.parametrize("schedule", ["associative", "sequential"])
 @pytest.mark.parametrize("chunk_size", [None, 4, 2])
 def test_reset_scan_matches_loop(chunk_size, schedule):
     t, b, p = 12, 3, 5
@@ -39,15 +39,17 @@ def test_reset_scan_matches_loop(chunk_size, schedule):
     np.testing.assert_allclose(hs, _loop(np.asarray(a), np.asarray(bb), is_first, h0), atol=1e-12)
 
 
-@pytest.mark.parametrize("length", [1, 2, 7, 10, 17])
-def test_blocked_schedule_handles_any_length(length):
+@pytest.mark.parametrize("schedule", ["associative", "sequential"])
+@pytest.mark.parametrize("length", [1, 2, 7, 17])
+def test_time_invariant_decay_any_length(length, schedule):
     k1, k2, k3 = jax.random.split(jax.random.key(length), 3)
-    a = jax.random.uniform(k1, (length, 2, 3))
+    a = jax.random.uniform(k1, (3,))  # one decay per state, shared over time and batch
     b = jax.random.normal(k2, (length, 2, 3))
     is_first = np.asarray(jax.random.bernoulli(k3, 0.2, (length, 2)))
     h0 = jnp.ones((2, 3))
-    hs = reset_scan(a, b, jnp.asarray(is_first), h0, schedule="blocked")
-    np.testing.assert_allclose(hs, _loop(np.asarray(a), np.asarray(b), is_first, h0), atol=1e-12)
+    hs = reset_scan(a, b, jnp.asarray(is_first), h0, schedule=schedule)
+    a_full = np.broadcast_to(np.asarray(a), b.shape)
+    np.testing.assert_allclose(hs, _loop(a_full, np.asarray(b), is_first, h0), atol=1e-12)
 
 
 def test_hand_example():
@@ -66,4 +68,7 @@ def test_bad_shapes_raise():
     with pytest.raises(ValueError, match="is_first"):
         reset_scan(jnp.ones(3), jnp.ones((4, 2, 3)), jnp.zeros((4, 3), bool), jnp.zeros((2, 3)))
     with pytest.raises(ValueError, match="chunk_size"):
-        reset_scan(jnp.ones(3), jnp.ones((5, 2, 3)), jnp.zeros((5, 2), bool), jnp.zeros((2, 3)), chunk_size=2)
+        reset_scan(jnp.ones(3), jnp.ones((5, 2, 3)), jnp.zeros((5, 2), bool), jnp.zeros((2, 3)), chunk_size=2,
+                   schedule="associative")
+    with pytest.raises(ValueError, match="schedule"):
+        reset_scan(jnp.ones(3), jnp.ones((5, 2, 3)), jnp.zeros((5, 2), bool), jnp.zeros((2, 3)), schedule="fft")
