@@ -3,7 +3,8 @@ reporting the mean return of the episodes that finished."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 

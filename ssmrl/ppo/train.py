@@ -8,7 +8,8 @@ from the carry stored at its start. Gradient clipping by global norm and linear 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

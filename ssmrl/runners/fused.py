@@ -8,7 +8,8 @@ every chunk has the same length (a divisor of the number of updates), so nothing
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 from flax import struct

@@ -62,7 +62,7 @@ def _rows(metrics: dict[str, np.ndarray], sps: float) -> list[dict[str, float]]:
 
 
 def _progress(enabled: bool, console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                     TextColumn("{task.fields[steps]} steps"), TextColumn("{task.fields[sps]} steps/s"),
                     TextColumn("return {task.fields[ret]}"), TimeElapsedColumn(),
                     console=console, disable=not enabled)
@@ -97,7 +97,7 @@ def run_ppo(cfg: PPOConfig, env: Any, env_params: Any, run_dir: str | Path, stop
     logger.log_scalar("perf/compile_s", runner.compile_s, done * cfg.algo.steps_per_update)
     last_return, sps, train_s = np.nan, 0.0, 0.0
     with _progress(cfg.logger.progress, console) as progress:
-        task = progress.add_task(f"PPO {cfg.env.env_id} {cfg.model.name}", total=num_updates, completed=done,
+        task = progress.add_task(f"{cfg.model.name} {cfg.env.task}", total=num_updates, completed=done,
                                  steps=done * cfg.algo.steps_per_update, sps="-", ret="-")
         while done < num_updates and (stop_after is None or done < stop_after):
             t0 = time.perf_counter()

@@ -2,10 +2,10 @@
 
 import jax
 import numpy as np
+from ppo_toy_env import Counter
 
 from ssmrl.config import ppo_config_from_dict
 from ssmrl.ppo.train import make_train
-from ppo_toy_env import Counter
 
 
 def _run(cfg, env, updates=3):

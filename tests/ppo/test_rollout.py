@@ -3,12 +3,13 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+from ppo_toy_env import LIMIT, Counter
+
 from ssmrl.config import ModelConfig
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
 from ssmrl.ppo.networks import make_actor_critic
 from ssmrl.ppo.rollout import init_rollout_state, make_rollout
 
-from ppo_toy_env import LIMIT, Counter
 
 def test_flags_values_and_truncation_bootstrap():
     env = VecEnv(EpisodeStats(Counter()), 4)

@@ -5,16 +5,16 @@ import csv
 import jax
 import numpy as np
 
+import envs
 from ssmrl.config import ppo_config_from_dict
 from ssmrl.runners.host import run_ppo
-from ppo_toy_env import Counter
 
 # 8 updates in chunks of 2, checkpoints every 4 updates (and at the end).
 CFG = {
     "algo": {"num_envs": 4, "num_steps": 8, "num_minibatches": 2, "num_epochs": 2, "total_timesteps": 8 * 32},
     "model": {"name": "s5", "d_model": 8, "n_layers": 1, "state_size": 4},
     "logger": {"progress": False, "tensorboard": True, "plot": False},
-    "runner": {"updates_per_chunk": 2, "checkpoint_every": 4, "eval_envs": 2, "eval_steps": 8},
+    "runner": {"updates_per_chunk": 2, "checkpoint_every": 4, "eval_envs": 2, "eval_steps": 64},
     "num_seeds": 2,
 }
 
@@ -26,12 +26,12 @@ def _rows(run_dir):
 
 def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
     cfg = ppo_config_from_dict(CFG)
-    env = Counter()
-    full = run_ppo(cfg, env, env.default_params, tmp_path / "full")
+    env, env_params = envs.make("popgym/RepeatFirstEasy")
+    full = run_ppo(cfg, env, env_params, tmp_path / "full")
     # "Kill" after update 6: the checkpoint at 4 exists, updates 5-6 are lost with the process.
-    killed = run_ppo(cfg, env, env.default_params, tmp_path / "killed", stop_after=6)
+    killed = run_ppo(cfg, env, env_params, tmp_path / "killed", stop_after=6)
     assert killed.updates == 6 and killed.eval_return is None
-    resumed = run_ppo(cfg, env, env.default_params, tmp_path / "killed")
+    resumed = run_ppo(cfg, env, env_params, tmp_path / "killed")
     assert full.updates == resumed.updates == 8
     jax.tree.map(np.testing.assert_array_equal, full.state.params, resumed.state.params)
     jax.tree.map(np.testing.assert_array_equal, full.state.opt_state, resumed.state.opt_state)
