@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import hydra
-import yaml
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
@@ -33,7 +32,7 @@ def load_config(cfg: DictConfig, console: Console) -> PPOConfig:
     saved = Path(data["run_dir"]) / "config.yaml"
     if saved.exists():
         console.print(f"resuming {saved.parent} with its saved config (other overrides are ignored)")
-        data = {**yaml.safe_load(saved.read_text()), "run_dir": data["run_dir"]}
+        data = {**OmegaConf.to_container(OmegaConf.load(saved)), "run_dir": data["run_dir"]}
     suite = (data.get("env") or {}).get("suite")
     tasks = [n.split("/", 1)[1] for n in envs.available() if n.startswith(f"{suite}/")] if suite != "meta" else None
     return ppo_config_from_dict(data, valid_tasks=tasks or None)
@@ -56,7 +55,7 @@ def main(cfg: DictConfig) -> None:
 
     run_dir = Path(ppo_cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(ppo_config_to_dict(ppo_cfg), sort_keys=False))
+    OmegaConf.save(OmegaConf.create(ppo_config_to_dict(ppo_cfg)), run_dir / "config.yaml")
     run_ppo(ppo_cfg, env, env_params, run_dir, console=console)
 
 

@@ -34,8 +34,9 @@ class RunLogger:
         self.csv_path = self.run_dir / "metrics.csv"
         self._csv = None
         self._tb = None
+        self.kept_rows = self._kept_rows(start_update)
         if cfg.csv:
-            rows = self._kept_rows(start_update)
+            rows = self.kept_rows
             self._csv = open(self.csv_path, "w", newline="")
             self._writer = csv.DictWriter(self._csv, fieldnames=self.columns)
             self._writer.writeheader()
@@ -51,6 +52,11 @@ class RunLogger:
             return []
         with open(self.csv_path, newline="") as f:
             return [r for r in csv.DictReader(f) if r.get("update") and int(r["update"]) <= start_update]
+
+    def last_logged(self, key: str) -> float:
+        """The last non-empty value of column ``key`` among the rows kept from before a resume (NaN if none)."""
+        values = [float(r[key]) for r in self.kept_rows if r.get(key) not in (None, "")]
+        return values[-1] if values else math.nan
 
     def log(self, update: int, row: dict[str, float]) -> None:
         row = {"update": update, **row}

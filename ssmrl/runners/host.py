@@ -95,7 +95,7 @@ def run_ppo(cfg: PPOConfig, env: Any, env_params: Any, run_dir: str | Path, stop
         console.print(f"resumed from checkpoint at update {done} in {run_dir}")
     logger = RunLogger(run_dir, cfg.logger, cfg.num_seeds, start_update=done)
     logger.log_scalar("perf/compile_s", runner.compile_s, done * cfg.algo.steps_per_update)
-    last_return, sps, train_s = np.nan, 0.0, 0.0
+    last_return, sps, train_s = logger.last_logged("episode_return"), 0.0, 0.0
     with _progress(cfg.logger.progress, console) as progress:
         task = progress.add_task(f"{cfg.model.name} {cfg.env.task}", total=num_updates, completed=done,
                                  steps=done * cfg.algo.steps_per_update, sps="-", ret="-")
