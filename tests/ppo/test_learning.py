@@ -30,14 +30,16 @@ def _train(task, model, algo, tmp_path, eval_steps):
 
 @pytest.mark.slow
 def test_s5_solves_cartpole(tmp_path):
+    # Seeds 0-3 all reach 500 within this budget.
     algo = {"num_envs": 32, "num_steps": 128, "total_timesteps": 500_000, "lr": 3e-3, "ent_coef": 0.0,
             "num_epochs": 4, "num_minibatches": 4}
     result = _train("gymnax/CartPole-v1", {"name": "s5", "d_model": 32, "n_layers": 1}, algo, tmp_path, 600)
     assert result.eval_return >= 400
 
 
-REPEAT_FIRST = {"num_envs": 32, "num_steps": 64, "total_timesteps": 400_000, "lr": 3e-3, "gamma": 0.5,
-                "ent_coef": 0.0, "num_epochs": 4, "num_minibatches": 4}
+# Seeds 0-3 all reach 1.0 with these settings (without the entropy bonus one seed in four collapsed to 0.5).
+REPEAT_FIRST = {"num_envs": 32, "num_steps": 64, "total_timesteps": 500_000, "lr": 3e-3, "gamma": 0.5,
+                "ent_coef": 0.01, "num_epochs": 4, "num_minibatches": 4}
 
 
 @pytest.mark.slow
