@@ -7,7 +7,6 @@ for [256*16, 64] x [64, 32]), so the SSM cores route their input and output proj
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 Array = jax.Array
 

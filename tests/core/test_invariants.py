@@ -53,7 +53,7 @@ def _float64():
         yield
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _setup(case: str):
     """Core, params, a non-zero carry-in reached by running on a warm-up sequence, and jitted forms."""
     with jax.enable_x64(True):
