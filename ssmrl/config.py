@@ -64,7 +64,7 @@ class AlgoConfig:
     clip_eps: float = 0.2
     clip_value: bool = True
     vf_coef: float = 0.5
-    ent_coef: float = 0.0
+    ent_coef: float = 0.01
     max_grad_norm: float = 0.5
     norm_adv: bool = True
     log_std_init: float = -0.5
