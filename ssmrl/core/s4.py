@@ -92,9 +92,17 @@ class S4(SequenceCore):
         a = jnp.diag(lam) - jnp.outer(p, jnp.conj(p))
         half_step = (step / 2.0)[:, None, None].astype(a.dtype)
         eye = jnp.eye(a.shape[0], dtype=a.dtype)
-        lhs = eye - half_step * a
-        a_bar = jnp.linalg.solve(lhs, eye + half_step * a)
-        b_bar = jnp.linalg.solve(lhs, (step[:, None] * b)[..., None])[..., 0]
+        # (I - dt/2 A)^{-1} = (diag(g) + dt/2 p p^H)^{-1} with g = 1 - dt/2 lam, by Sherman-Morrison (exact; also
+        # keeps LAPACK out of the graph: jax 0.10's CPU runtime was seen to hang when a LAPACK solve of one layer
+        # ran beside the FFT convolution of another in the same program).
+        inv_g = 1.0 / (1.0 - half_step[..., 0] * lam)  # [H, N]
+        u = inv_g * p  # D^{-1} p
+        v = inv_g * jnp.conj(p)  # (p^H D^{-1})^T
+        denom = 1.0 + half_step[..., 0, 0] * jnp.einsum("n,hn->h", jnp.conj(p), u)
+        inv_lhs = jax.vmap(jnp.diag)(inv_g) - (half_step[..., 0] / denom[:, None])[..., None] * (
+            u[:, :, None] * v[:, None, :])
+        a_bar = inv_lhs @ (eye + half_step * a)
+        b_bar = jnp.einsum("hmn,hn->hm", inv_lhs, step[:, None] * b)
         return a_bar, b_bar, c, self.d
 
     def kernel(self, length: int) -> Array:

@@ -3,6 +3,9 @@ LegS system (numpy, float64), and the convolution mode against the exact recurre
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -79,3 +82,33 @@ def test_conv_mode_equals_recurrence():
         assert float(jnp.max(jnp.abs(ys_s))) > 1e-2
         np.testing.assert_allclose(ys_c, ys_s, atol=1e-10, rtol=0)
         np.testing.assert_allclose(final_c, final_s, atol=1e-10, rtol=0)
+
+
+def test_bilinear_discretisation_matches_dense_solve():
+    # A_bar = (I - dt/2 A)^{-1} (I + dt/2 A), B_bar = (I - dt/2 A)^{-1} dt B, computed densely in numpy.
+    with jax.enable_x64(True):
+        core = make_core("s4", 3, state_size=8, dtype=jnp.float64)
+        params = core.init(jax.random.key(0), core.initialize_carry(1), jnp.zeros((2, 1, 3)), jnp.zeros((2, 1), bool))
+        lam, p, b, _, step = (np.asarray(z) for z in core.apply(params, method="dplr"))
+        a_bar, b_bar, _, _ = (np.asarray(z) for z in core.apply(params, method="discrete"))
+        a = np.diag(lam) - np.outer(p, p.conj())
+        for h in range(3):
+            lhs = np.eye(8) - step[h] / 2 * a
+            np.testing.assert_allclose(a_bar[h], np.linalg.solve(lhs, np.eye(8) + step[h] / 2 * a), atol=1e-12)
+            np.testing.assert_allclose(b_bar[h], np.linalg.solve(lhs, step[h] * b[h]), atol=1e-12)
+
+
+def test_two_layer_stack_in_convolution_mode_completes():
+    """Regression: with a LAPACK solve in the discretisation, a 2-layer S4 stack in conv mode hung on jax 0.10's CPU
+    runtime. Run in a subprocess so a hang fails the test instead of stalling the suite."""
+    code = (
+        "import jax, jax.numpy as jnp\n"
+        "from ssmrl.core import make_stack\n"
+        "s = make_stack('s4', 64, n_layers=2, mode='conv')\n"
+        "xs = jnp.ones((64, 16, 64)); f = jnp.zeros((64, 16), bool).at[0].set(True)\n"
+        "c = s.initialize_carry(16); p = s.init(jax.random.key(0), c, xs[:2], f[:2])\n"
+        "print(jax.block_until_ready(jax.jit(s.apply)(p, c, xs, f)[1]).shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "(64, 16, 64)" in out.stdout
