@@ -124,8 +124,7 @@ class MetaEnv(Environment):
             action_map = jnp.stack(perms)
         else:
             d_act = int(np.prod(space.shape, dtype=int))
-            q, r = jnp.linalg.qr(jax.random.normal(key_act, (d_act, d_act), jnp.float32))
-            action_map = q * jnp.sign(jnp.diagonal(r))[None, :]  # Haar-distributed orthogonal matrix
+            action_map = _haar_orthogonal(key_act, d_act)
         return MetaTask(obs_proj=obs_proj, action_map=action_map, reset_key=key_reset)
 
     def _inner_action(self, action: Array, task: MetaTask, params: MetaParams) -> Array:
@@ -206,3 +205,17 @@ class MetaEnv(Environment):
     def action_space(self, params: MetaParams) -> Any:
         """The inner action space (actions are permuted / rotated inside, so the space is unchanged)."""
         return self.inner.action_space(params.inner)
+
+
+def _haar_orthogonal(key: Array, dim: int) -> Array:
+    """A Haar-distributed orthogonal matrix [dim, dim]: Gram-Schmidt on Gaussian columns (the Q of a QR with a
+    positive diagonal R). Written without LAPACK: jax 0.10's CPU runtime was seen to hang when a LAPACK call ran
+    beside an FFT in the same program, and the fused PPO program holds both for convolution-mode cores."""
+    gauss = jax.random.normal(key, (dim, dim), jnp.float32)
+    cols: list[Array] = []
+    for i in range(dim):
+        v = gauss[:, i]
+        for q in cols:
+            v = v - (q @ v) * q
+        cols.append(v / jnp.sqrt(jnp.sum(v * v)))
+    return jnp.stack(cols, axis=1)
