@@ -13,27 +13,21 @@ import jax
 import jax.numpy as jnp
 
 from ssmrl.core import hippo
-from ssmrl.core.base import SequenceCore, check_sequence_inputs, check_step_inputs
-from ssmrl.core.cmath import project_in, project_out_real
-from ssmrl.core.scan import reset_scan, reset_step
+from ssmrl.core.diagonal import DiagonalSSM
 
 Array = jax.Array
 
 
-class LRU(SequenceCore):
+class LRU(DiagonalSSM):
     """Options: state_size P (complex modes), r_min / r_max (ring radii of the initial eigenvalues),
     max_phase (initial phase range), chunk_size (chunked scan; None = one associative scan)."""
 
-    state_size: int = 32
     r_min: float = 0.9
     r_max: float = 0.999
     max_phase: float = 6.283
-    chunk_size: int | None = None
 
     def validate(self) -> None:
         super().validate()
-        if not isinstance(self.state_size, int) or self.state_size <= 0:
-            raise ValueError(f"state_size must be a positive int, got {self.state_size!r}")
         if not 0 <= self.r_min < self.r_max < 1:
             raise ValueError(f"need 0 <= r_min < r_max < 1, got r_min={self.r_min}, r_max={self.r_max}")
         if self.max_phase <= 0:
@@ -68,22 +62,3 @@ class LRU(SequenceCore):
         lam = self.eigenvalues()
         gamma = jnp.sqrt(1.0 - jnp.abs(lam) ** 2)
         return lam, gamma[:, None] * hippo.complex_from_pair(self.b), hippo.complex_from_pair(self.c), self.d
-
-    def initialize_carry(self, batch_size: int) -> Array:
-        return jnp.zeros((batch_size, self.state_size), self.complex_dtype)
-
-    def __call__(self, carry, xs, is_first, return_carries=False):
-        check_sequence_inputs(xs, is_first, self.d_model)
-        xs = xs.astype(self.dtype)
-        lam, b, c, d = self.system()
-        bu = project_in(b, xs)
-        states = reset_scan(lam, bu, is_first, carry, self.chunk_size)
-        ys = (project_out_real(c, states) + d * xs).astype(self.dtype)
-        return (states[-1], ys, states) if return_carries else (states[-1], ys)
-
-    def step(self, carry, x, is_first):
-        check_step_inputs(x, is_first, self.d_model)
-        x = x.astype(self.dtype)
-        lam, b, c, d = self.system()
-        state = reset_step(lam, project_in(b, x), is_first, carry)
-        return state, (project_out_real(c, state) + d * x).astype(self.dtype)

@@ -8,35 +8,32 @@ real pairs; ``Re(lam) < 0`` by construction. Runs the shared reset scan of ``cor
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ssmrl.core import hippo
-from ssmrl.core.base import SequenceCore, check_sequence_inputs, check_step_inputs
-from ssmrl.core.cmath import project_in, project_out_real
-from ssmrl.core.scan import reset_scan, reset_step
+from ssmrl.core.diagonal import DiagonalSSM
 
 Array = jax.Array
 
 
-class S5(SequenceCore):
+class S5(DiagonalSSM):
     """Options: state_size P (stored complex modes), blocks (HiPPO-N blocks), dt_min / dt_max (initial step
     range), min_decay (floor on -Re(lam), keeps the system strictly stable), chunk_size (chunked scan for long
     sequences; None = one associative scan)."""
 
-    state_size: int = 32
     blocks: int = 1
+    output_scale: ClassVar[float] = 2.0  # P stored modes of a conjugate-symmetric 2P-state system
     dt_min: float = 1e-3
     dt_max: float = 1e-1
     min_decay: float = 1e-4
-    chunk_size: int | None = None
 
     def validate(self) -> None:
         super().validate()
-        if not isinstance(self.state_size, int) or self.state_size <= 0:
-            raise ValueError(f"state_size must be a positive int, got {self.state_size!r}")
         if not isinstance(self.blocks, int) or self.blocks <= 0 or self.state_size % self.blocks:
             raise ValueError(f"blocks must be a positive int dividing state_size={self.state_size}, "
                              f"got {self.blocks!r}")
@@ -74,24 +71,3 @@ class S5(SequenceCore):
         lam_bar, b_scale = hippo.zoh(self.eigenvalues(), self.log_step)
         b_bar = b_scale[:, None] * hippo.complex_from_pair(self.b)
         return lam_bar, b_bar, hippo.complex_from_pair(self.c), self.d
-
-    def initialize_carry(self, batch_size: int) -> Array:
-        return jnp.zeros((batch_size, self.state_size), self.complex_dtype)
-
-    def __call__(self, carry, xs, is_first, return_carries=False):
-        check_sequence_inputs(xs, is_first, self.d_model)
-        xs = xs.astype(self.dtype)
-        lam_bar, b_bar, c, d = self.system()
-        bu = project_in(b_bar, xs)
-        states = reset_scan(lam_bar, bu, is_first, carry, self.chunk_size)
-        ys = 2.0 * project_out_real(c, states) + d * xs
-        ys = ys.astype(self.dtype)
-        return (states[-1], ys, states) if return_carries else (states[-1], ys)
-
-    def step(self, carry, x, is_first):
-        check_step_inputs(x, is_first, self.d_model)
-        x = x.astype(self.dtype)
-        lam_bar, b_bar, c, d = self.system()
-        state = reset_step(lam_bar, project_in(b_bar, x), is_first, carry)
-        y = 2.0 * project_out_real(c, state) + d * x
-        return state, y.astype(self.dtype)
