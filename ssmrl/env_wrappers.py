@@ -138,10 +138,12 @@ class VecEnv:
     def __init__(self, env: Environment, num_envs: int, auto_reset: bool = True):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
-        if auto_reset and not isinstance(env, AutoReset):
-            env = AutoReset(env)
         self.env = env
         self.num_envs = num_envs
+        # Auto-reset at the batch level: the same results as AutoReset on each copy (same key split), but the
+        # resets are computed only on steps where some copy ended an episode (a real ``lax.cond`` unless an
+        # outer vmap turns it into a select). Deck-shuffling resets made every step several times slower.
+        self.auto_reset = auto_reset and not isinstance(env, AutoReset)
 
     @property
     def default_params(self) -> Any:
@@ -161,11 +163,23 @@ class VecEnv:
 
     def step(self, key: Array, state: Any, action: Array, params: Any):
         keys = jax.random.split(key, self.num_envs)
+        if self.auto_reset:  # the key split of AutoReset.step, per copy
+            keys, reset_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
         obs, state, reward, terminated, truncated, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(
             keys, state, action, params
         )
+        done = jnp.logical_or(terminated, truncated)
         info = dict(info)
-        info["is_first"] = jnp.logical_or(terminated, truncated)
+        if self.auto_reset:
+            info["final_obs"] = obs
+
+            def reset_ended(operand):
+                reset = jax.vmap(self.env.reset, in_axes=(0, None))(reset_keys, params)
+                pick = lambda new, old: jnp.where(done.reshape(done.shape + (1,) * (old.ndim - 1)), new, old)
+                return jax.tree.map(pick, reset, operand)
+
+            obs, state = jax.lax.cond(jnp.any(done), reset_ended, lambda operand: operand, (obs, state))
+        info["is_first"] = done
         return obs, state, reward, terminated, truncated, info
 
     def sample_action(self, key: Array, params: Any) -> Array:

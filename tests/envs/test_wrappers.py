@@ -118,3 +118,26 @@ def test_autoreset_single_env_and_stats_order():
 def test_vecenv_rejects_bad_num_envs():
     with pytest.raises(ValueError, match="num_envs"):
         VecEnv(Toy(), 0)
+
+
+def test_vecenv_batch_reset_equals_per_copy_autoreset():
+    # VecEnv computes resets once per step for the whole batch (only when some copy ended); the result must be
+    # exactly that of AutoReset on each copy with the same keys. Toy episodes of length 3 from staggered starts.
+    env, params, n = Toy(), ToyParams(length=3), 5
+    vec = VecEnv(env, n)
+    per_copy = AutoReset(env)
+    key = jax.random.key(3)
+    obs_v, state_v = vec.reset(key, params)
+    state_v = state_v.replace(t=jnp.arange(n) % 3)  # copies end on different steps
+    state_p = state_v
+    step_v = jax.jit(lambda k, s: vec.step(k, s, jnp.zeros(n, jnp.int32), params))
+    step_p = jax.jit(lambda k, s: jax.vmap(per_copy.step, in_axes=(0, 0, 0, None))(
+        jax.random.split(k, n), s, jnp.zeros(n, jnp.int32), params))
+    for i in range(7):
+        k = jax.random.fold_in(key, i)
+        obs_v, state_v, rew_v, term_v, _, info_v = step_v(k, state_v)
+        obs_p, state_p, rew_p, term_p, _, info_p = step_p(k, state_p)
+        np.testing.assert_array_equal(obs_v, obs_p)
+        np.testing.assert_array_equal(info_v["final_obs"], info_p["final_obs"])
+        np.testing.assert_array_equal(state_v.episode, state_p.episode)
+        np.testing.assert_array_equal(info_v["is_first"], term_p)
