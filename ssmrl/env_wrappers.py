@@ -7,7 +7,9 @@ and a vectorised (vmapped) view.
   transitions can bootstrap from ``V(final_obs)``.
 * :class:`EpisodeStats` tracks running return and length and reports them for each finished episode.
 * :class:`VecEnv` vmaps reset / step over ``num_envs`` environments and adds ``info["is_first"]``
-  (``= terminated | truncated``: the returned observation starts a new episode).
+  (``= terminated | truncated``: the returned observation starts a new episode). It applies AutoReset's rule at
+  the batch level (same keys, same results, tested) so that resets are computed only on steps where an episode
+  ended.
 
 ``info`` keeps a fixed pytree structure on every step (values are masked, never absent), so all of this works
 under ``jit``, ``vmap`` and ``lax.scan``.
