@@ -21,28 +21,23 @@ from envs.popgym.repeat_first import RepeatFirst
 from envs.popgym.repeat_previous import RepeatPrevious
 from envs.popgym.velocity_only_cartpole import VelocityOnlyCartPole
 
-FAMILIES: dict = {}
-
-# Card, bandit and board games (one file each).
-FAMILIES.update(
-    Autoencode=Autoencode,
-    Battleship=Battleship,
-    Concentration=Concentration,
-    CountRecall=CountRecall,
-    HigherLower=HigherLower,
-    MultiarmedBandit=MultiarmedBandit,
-    RepeatFirst=RepeatFirst,
-    RepeatPrevious=RepeatPrevious,
-)
-
-# Control (cart-pole / pendulum variants), MineSweeper and the labyrinths.
-FAMILIES.update(
-    PositionOnlyCartPole=PositionOnlyCartPole,
-    VelocityOnlyCartPole=VelocityOnlyCartPole,
-    NoisyPositionOnlyCartPole=NoisyPositionOnlyCartPole,
-    PositionOnlyPendulum=PositionOnlyPendulum,
-    NoisyPositionOnlyPendulum=NoisyPositionOnlyPendulum,
-    MineSweeper=MineSweeper,
-    LabyrinthEscape=LabyrinthEscape,
-    LabyrinthExplore=LabyrinthExplore,
-)
+FAMILIES: dict[str, type] = {
+    # Card, bandit and board games.
+    "Autoencode": Autoencode,
+    "Battleship": Battleship,
+    "Concentration": Concentration,
+    "CountRecall": CountRecall,
+    "HigherLower": HigherLower,
+    "MultiarmedBandit": MultiarmedBandit,
+    "RepeatFirst": RepeatFirst,
+    "RepeatPrevious": RepeatPrevious,
+    # Control (cart-pole / pendulum variants), MineSweeper and the labyrinths.
+    "PositionOnlyCartPole": PositionOnlyCartPole,
+    "VelocityOnlyCartPole": VelocityOnlyCartPole,
+    "NoisyPositionOnlyCartPole": NoisyPositionOnlyCartPole,
+    "PositionOnlyPendulum": PositionOnlyPendulum,
+    "NoisyPositionOnlyPendulum": NoisyPositionOnlyPendulum,
+    "MineSweeper": MineSweeper,
+    "LabyrinthEscape": LabyrinthEscape,
+    "LabyrinthExplore": LabyrinthExplore,
+}

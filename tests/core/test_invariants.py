@@ -47,10 +47,7 @@ def _masks() -> dict[str, np.ndarray]:
 MASKS = _masks()
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 @functools.cache

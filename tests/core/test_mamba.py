@@ -14,10 +14,7 @@ from ssmrl.core import make_core, shortconv
 T, B, H, N, K = 7, 3, 4, 3, 3
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 @functools.cache

@@ -10,11 +10,7 @@ import pytest
 from ssmrl.core import hippo, make_core
 from ssmrl.core.s4d import causal_conv
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def test_hippo_legs_n4():

@@ -9,11 +9,7 @@ import pytest
 
 from ssmrl.core.scan import reset_scan, reset_step
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _loop(a, b, is_first, h0):

@@ -15,10 +15,7 @@ from ssmrl.core.smr import SMR, SMRCarry
 T, B, H = 6, 3, 4
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def test_hand_computed_example():

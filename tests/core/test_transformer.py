@@ -15,10 +15,7 @@ from ssmrl.core import make_core, step_loop
 T, B, H, W = 10, 3, 4, 3  # window shorter than the sequence
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 @functools.cache
