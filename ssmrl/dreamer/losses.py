@@ -1,0 +1,161 @@
+"""Losses of the world model and of the actor-critic in imagination (DreamerV3 conventions).
+
+* :func:`kl_balance`: the two KL terms between the posterior ``q`` and the prior ``p``, with stop-gradients as
+  DreamerV3 (dynamics term ``KL[sg q || p]`` trains only the prior, representation term ``KL[q || sg p]`` only the
+  posterior) and free bits applied **per step** (each term is clipped below at ``free_bits`` nats at every
+  ``[T, B]`` position, then averaged).
+* :func:`lambda_returns` on an imagined trajectory, :func:`discount_weight` (the per-step weight of the actor and
+  critic losses), the percentile return normaliser :class:`ReturnNorm`.
+* :func:`actor_loss` (REINFORCE with an entropy bonus) and :func:`critic_loss` (two-hot cross-entropy towards the
+  lambda-returns plus a regulariser towards the slow critic).
+
+Index layout of an imagined trajectory of horizon ``H`` over ``N`` start states (time-major)::
+
+    state      s_0   s_1   ...   s_H          (s_0 is a posterior state from the replay)
+    value      v_0   v_1   ...   v_H          value [H + 1, N]: critic at state s_t
+    reward           r_1   ...   r_H          reward[t] = r_{t+1}: reward predicted at s_{t+1} [H, N]
+    cont             c_1   ...   c_H          cont[t]   = c_{t+1}: continue predicted at s_{t+1} [H, N]
+    returns    R_0   ...   R_{H-1}            returns[t] = R_t [H, N]
+
+(reward and continue are the heads evaluated at states ``1..H``: the caller passes ``heads[1:]``.) This matches
+the replay, where ``reward[t]`` is received on arriving at observation ``t`` and ``terminated[t]`` marks
+observation ``t`` as terminal.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from ssmrl.nets.latent import categorical_kl
+from ssmrl.nets.twohot import twohot_loss, twohot_mean
+
+Array = jax.Array
+sg = jax.lax.stop_gradient
+
+
+def kl_balance(post_logits: Array, prior_logits: Array, dyn_scale: float = 0.5, rep_scale: float = 0.1,
+               free_bits: float = 1.0, unimix: float = 0.01) -> tuple[Array, dict[str, Array]]:
+    """KL balancing with free bits.
+
+    Args:
+      post_logits, prior_logits: float [..., G, K] (e.g. [T, B, G, K]) of q(z_t | .) and p(z_t | h_t).
+    Returns:
+      (loss float32 [], {"dyn_kl", "rep_kl"}): ``loss = mean(dyn_scale * max(free_bits, KL[sg q || p])
+      + rep_scale * max(free_bits, KL[q || sg p]))`` with the clip applied per step before the mean;
+      ``dyn_kl`` and ``rep_kl`` are the means of the unclipped KLs (equal in value; they differ only in where the
+      gradient goes). Below ``free_bits`` a step's term is constant, so it passes no gradient at all.
+    """
+    if post_logits.shape != prior_logits.shape:
+        raise ValueError(f"post_logits {post_logits.shape} and prior_logits {prior_logits.shape} must match")
+    dyn = categorical_kl(sg(post_logits), prior_logits, unimix)
+    rep = categorical_kl(post_logits, sg(prior_logits), unimix)
+    loss = dyn_scale * jnp.maximum(dyn, free_bits) + rep_scale * jnp.maximum(rep, free_bits)
+    return loss.mean(), {"dyn_kl": dyn.mean(), "rep_kl": rep.mean()}
+
+
+def lambda_returns(reward: Array, cont: Array, value: Array, gamma: float, lam: float) -> Array:
+    """TD(lambda) returns of an imagined trajectory (index layout in the module docstring).
+
+    ``R_t = reward[t] + gamma * cont[t] * ((1 - lam) * value[t + 1] + lam * R_{t+1})`` for ``t = H-1 .. 0``, with
+    the bootstrap ``R_H = value[H]``.
+
+    Args:
+      reward, cont: float32 [H, N] (r_{t+1}, c_{t+1}); value: float32 [H + 1, N] (v_0 .. v_H; v_0 is not used).
+    Returns:
+      float32 [H, N].
+    """
+    if cont.shape != reward.shape:
+        raise ValueError(f"cont must have reward's shape [H, N] = {reward.shape}, got {cont.shape}")
+    if value.shape != (reward.shape[0] + 1,) + reward.shape[1:]:
+        raise ValueError(f"value must be [H + 1, N] = {(reward.shape[0] + 1,) + reward.shape[1:]}, "
+                         f"got {value.shape}")
+    discount = gamma * cont
+    next_value = value[1:]
+
+    def backward(ret_next, inputs):
+        r, d, v = inputs
+        ret = r + d * ((1.0 - lam) * v + lam * ret_next)
+        return ret, ret
+
+    _, returns = jax.lax.scan(backward, value[-1], (reward, discount, next_value), reverse=True)
+    return returns
+
+
+def discount_weight(cont: Array, gamma: float, start_cont: Array | None = None) -> Array:
+    """Per-step weight of the actor and critic losses: the cumulative product of discounts (DreamerV3).
+
+    ``weight[0] = start_cont`` (1 when None), ``weight[t] = weight[t - 1] * gamma * cont[t - 1]``, i.e. the
+    probability-discounted chance that state ``s_t`` is still inside the episode.
+
+    Args:
+      cont: float32 [H, N] (c_1 .. c_H, as in :func:`lambda_returns`); start_cont: float32 [N], the continue
+        of the start states s_0 (e.g. ``1 - terminated`` of the replayed step), or None.
+    Returns:
+      float32 [H, N], no gradient.
+    """
+    start = jnp.ones(cont.shape[1:], jnp.float32) if start_cont is None else start_cont.astype(jnp.float32)
+    factors = jnp.concatenate([start[None], gamma * cont[:-1].astype(jnp.float32)], axis=0)
+    return sg(jnp.cumprod(factors, axis=0))
+
+
+@struct.dataclass
+class ReturnNorm:
+    """EMAs of the 5th (``low``) and 95th (``high``) percentile of the lambda-returns, float32 []."""
+
+    low: Array
+    high: Array
+
+
+def return_norm_init() -> ReturnNorm:
+    """Both EMAs start at 0, so the scale is 1 until their spread exceeds 1."""
+    return ReturnNorm(jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
+
+
+def return_norm_update(state: ReturnNorm, returns: Array, decay: float = 0.99, low_pct: float = 5.0,
+                       high_pct: float = 95.0) -> ReturnNorm:
+    """One EMA step: ``low <- decay * low + (1 - decay) * P_low_pct(returns)`` and the same for ``high``.
+
+    returns: float [...] (all entries pooled); percentiles with linear interpolation (``jnp.percentile``).
+    """
+    returns = sg(returns.astype(jnp.float32)).reshape(-1)
+    lo, hi = jnp.percentile(returns, jnp.asarray([low_pct, high_pct], jnp.float32))
+    return ReturnNorm(decay * state.low + (1.0 - decay) * lo, decay * state.high + (1.0 - decay) * hi)
+
+
+def return_norm_scale(state: ReturnNorm) -> Array:
+    """``max(1, high - low)``, float32 []: divide advantages ``(R - v)`` by it."""
+    return jnp.maximum(1.0, state.high - state.low)
+
+
+def _weighted_mean(x: Array, weight: Array | None) -> Array:
+    return x.mean() if weight is None else (x * sg(weight)).mean()
+
+
+def actor_loss(log_prob: Array, entropy: Array, advantage: Array, ent_coef: float,
+               weight: Array | None = None) -> Array:
+    """REINFORCE with an entropy bonus: ``mean(weight * (-sg(advantage) * log_prob - ent_coef * entropy))``.
+
+    All arrays float32 [H, N]; advantage: normalised, e.g. ``(R - v) / return_norm_scale``; weight: optional,
+    e.g. :func:`discount_weight` (no gradient). Returns float32 [].
+    """
+    return _weighted_mean(-sg(advantage) * log_prob - ent_coef * entropy, weight)
+
+
+def critic_loss(logits: Array, target: Array, slow_logits: Array, bins: Array, slow_reg: float = 1.0,
+                weight: Array | None = None) -> Array:
+    """Two-hot critic loss with the slow-critic regulariser.
+
+    ``mean(weight * (CE(logits, twohot(symlog(sg target))) + slow_reg * CE(logits, twohot(symlog(sg slow)))))``
+    where ``slow = twohot_mean(slow_logits)`` is the slow (EMA) critic's decoded value.
+
+    Args:
+      logits, slow_logits: float [H, N, num_bins] at the states whose returns are ``target``;
+      target: float32 [H, N] lambda-returns (real space); bins: float32 [num_bins]; weight: optional [H, N].
+    Returns:
+      float32 [].
+    """
+    slow_value = sg(twohot_mean(slow_logits, bins))
+    loss = twohot_loss(logits, sg(target), bins) + slow_reg * twohot_loss(logits, slow_value, bins)
+    return _weighted_mean(loss, weight)
