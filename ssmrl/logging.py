@@ -1,8 +1,11 @@
-"""Run logging: tensorboardX scalars and ``metrics.csv`` (one row per logged update), resumable.
+"""Run logging: tensorboardX scalars and ``metrics.csv`` (one row per logged update), for whatever metric keys
+an algorithm reports, resumable.
 
-Columns of ``metrics.csv``: ``update``, ``env_steps``, ``episode_return`` (mean over seeds of the mean return of
-the episodes that ended in that update; empty when none did), ``episode_return_std`` (over seeds), the losses and
-diagnostics (mean over seeds), ``sps`` (env steps per second, all seeds), ``wall_s``, and ``return_seed<i>`` per seed.
+``metrics.csv`` starts with ``update``; its other columns are the keys of the first row logged (the algorithm's
+metrics, the seed statistics the host loop adds, ``sps``, ``wall_s``) and stay fixed for the run, across resumes
+(a key that appears later is reported once and not written). A value of ``None`` (nothing to report, e.g. no
+episode ended) is an empty cell; a non-finite value is written as ``nan`` / ``inf`` so that divergence is
+visible. Tensorboard gets every key under ``train/`` (per-seed returns under ``seeds/``) against ``env_steps``.
 On resume from update ``u`` the rows after ``u`` are dropped and tensorboard purges events after ``u``.
 """
 
@@ -10,64 +13,72 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from pathlib import Path
 
 from ssmrl.config import LoggerConfig
 
-SCALARS = ("episode_return", "episode_return_std", "episode_length", "loss", "policy_loss", "value_loss",
-           "entropy", "approx_kl", "clip_frac", "grad_norm", "lr", "sps")
-
-
-def csv_columns(num_seeds: int) -> list[str]:
-    """The header of ``metrics.csv`` for ``num_seeds`` seeds."""
-    return ["update", "env_steps", *SCALARS, "wall_s", *[f"return_seed{i}" for i in range(num_seeds)]]
-
 
 class RunLogger:
-    """log(update, row) writes one row (a dict keyed by :func:`csv_columns`; NaN or missing values are left
-    empty / skipped) to ``<run_dir>/metrics.csv`` and to tensorboard under ``<run_dir>/tb``."""
+    """log(update, row) writes one row (a dict of floats or None) to ``<run_dir>/metrics.csv`` and to tensorboard
+    under ``<run_dir>/tb``; start_update: the update a resumed run continues from (0 for a new run)."""
 
-    def __init__(self, run_dir: str | Path, cfg: LoggerConfig, num_seeds: int, start_update: int = 0):
+    def __init__(self, run_dir: str | Path, cfg: LoggerConfig, start_update: int = 0):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.columns = csv_columns(num_seeds)
         self.csv_path = self.run_dir / "metrics.csv"
         self._csv = None
+        self._writer = None
         self._tb = None
-        self.kept_rows = self._kept_rows(start_update)
+        self._ignored: set[str] = set()
+        self.columns, self.kept_rows = self._kept_rows(start_update)
         if cfg.csv:
-            rows = self.kept_rows
             self._csv = open(self.csv_path, "w", newline="")
-            self._writer = csv.DictWriter(self._csv, fieldnames=self.columns)
-            self._writer.writeheader()
-            self._writer.writerows(rows)
-            self._csv.flush()
+            if self.columns:
+                self._start_writer(self.columns)
+                self._writer.writerows(self.kept_rows)
+                self._csv.flush()
         if cfg.tensorboard:
             from tensorboardX import SummaryWriter
 
             self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=start_update + 1 if start_update else None)
 
-    def _kept_rows(self, start_update: int) -> list[dict]:
+    def _kept_rows(self, start_update: int) -> tuple[list[str], list[dict]]:
         if not start_update or not self.csv_path.exists():
-            return []
+            return [], []
         with open(self.csv_path, newline="") as f:
-            return [r for r in csv.DictReader(f) if r.get("update") and int(r["update"]) <= start_update]
+            reader = csv.DictReader(f)
+            rows = [r for r in reader if r.get("update") and int(r["update"]) <= start_update]
+            return list(reader.fieldnames or []), rows
+
+    def _start_writer(self, columns: list[str]) -> None:
+        self.columns = columns
+        self._writer = csv.DictWriter(self._csv, fieldnames=columns, extrasaction="ignore")
+        self._writer.writeheader()
 
     def last_logged(self, key: str) -> float:
         """The last non-empty value of column ``key`` among the rows kept from before a resume (NaN if none)."""
         values = [float(r[key]) for r in self.kept_rows if r.get(key) not in (None, "")]
         return values[-1] if values else math.nan
 
-    def log(self, update: int, row: dict[str, float]) -> None:
+    def log(self, update: int, row: dict[str, float | None]) -> None:
         row = {"update": update, **row}
         if self._csv is not None:
-            clean = {k: ("" if _missing(row.get(k)) else row[k]) for k in self.columns}
-            self._writer.writerow(clean)
+            if self._writer is None:
+                self._start_writer(list(row))
+            new = set(row) - set(self.columns) - self._ignored
+            if new:
+                warnings.warn(f"metrics {sorted(new)} first appeared after the first row of {self.csv_path}; "
+                              "they go to tensorboard only", stacklevel=2)
+                self._ignored |= new
+            self._writer.writerow({k: _cell(row.get(k)) for k in self.columns})
         if self._tb is not None:
-            step = int(row.get("env_steps", update))
-            for key in SCALARS:
-                if not _missing(row.get(key)):
-                    self._tb.add_scalar(f"train/{key}", float(row[key]), step)
+            step = int(row.get("env_steps") or update)
+            for key, value in row.items():
+                if key in ("update", "env_steps", "wall_s") or value is None:
+                    continue
+                tag = f"seeds/{key}" if key.startswith("return_seed") else f"train/{key}"
+                self._tb.add_scalar(tag, float(value), step)
 
     def log_scalar(self, tag: str, value: float, step: int) -> None:
         """An extra tensorboard scalar (e.g. ``eval/episode_return``, ``perf/compile_s``)."""
@@ -88,5 +99,10 @@ class RunLogger:
             self._tb.close()
 
 
-def _missing(value) -> bool:
-    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+def _cell(value) -> str | float | int:
+    """None -> empty cell; finite numbers as they are; NaN / inf spelled out."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value

@@ -2,13 +2,15 @@
 
 import pytest
 
-from ssmrl.config import ConfigError, PPOConfig, ppo_config_from_dict, ppo_config_to_dict
+from ssmrl.config import ConfigError, RunConfig, run_config_to_dict
+from ssmrl.ppo.config import PPOConfig, ppo_run_config
 
 
 def test_defaults_and_round_trip():
-    cfg = ppo_config_from_dict({"model": {"name": "s5", "d_model": 32, "state_size": 8}, "algo": {"lr": 1}})
-    assert isinstance(cfg, PPOConfig) and cfg.algo.lr == 1.0 and cfg.model.options == {"state_size": 8}
-    assert ppo_config_from_dict(ppo_config_to_dict(cfg)) == cfg
+    cfg = ppo_run_config({"model": {"name": "s5", "d_model": 32, "state_size": 8}, "algo": {"lr": 1}})
+    assert isinstance(cfg, RunConfig) and isinstance(cfg.algo, PPOConfig)
+    assert cfg.algo.lr == 1.0 and cfg.model.options == {"state_size": 8}
+    assert ppo_run_config(run_config_to_dict(cfg)) == cfg
 
 
 @pytest.mark.parametrize("data, words", [
@@ -23,15 +25,19 @@ def test_defaults_and_round_trip():
     ({"model": {"name": "s5", "mlp": "swish"}}, ["mlp", "glu"]),
     ({"env": {"suite": "atari5"}}, ["env.suite", "popgym", "gymnax"]),
     ({"num_seeds": 0}, ["num_seeds"]),
+    ({"algo": {"vf_coef": -5}}, ["algo.vf_coef", ">= 0", "-5"]),
+    ({"algo": {"max_grad_norm": -1}}, ["algo.max_grad_norm", "> 0", "-1"]),
+    ({"runner": {"updates_per_call": 0}}, ["runner.updates_per_call", ">= 1"]),
+    ({"run_dir": ""}, ["run_dir", "empty"]),
 ])
 def test_errors_name_the_key(data, words):
     with pytest.raises(ConfigError) as err:
-        ppo_config_from_dict(data)
+        ppo_run_config(data)
     for word in words:
         assert word in str(err.value)
 
 
 def test_unknown_task_lists_valid_tasks():
     with pytest.raises(ConfigError) as err:
-        ppo_config_from_dict({"env": {"task": "RepeatFirstEZ"}}, valid_tasks=["RepeatFirstEasy", "RepeatFirstHard"])
+        ppo_run_config({"env": {"task": "RepeatFirstEZ"}}, valid_tasks=["RepeatFirstEasy", "RepeatFirstHard"])
     assert "env.task" in str(err.value) and "RepeatFirstEasy" in str(err.value)

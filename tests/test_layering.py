@@ -35,10 +35,43 @@ def test_ssmrl_never_imports_envs():
         assert not {n for n in names if n.split(".")[0] == "envs"}, f"{path} imports envs"
 
 
+# Each layer may import only the layers listed before it; algorithms (ppo, dreamer) sit side by side, and the
+# run layer (runners, cli) receives an algorithm as functions, so it imports no algorithm package.
+LAYERS = [
+    ["ssmrl.core"],
+    ["ssmrl.nets"],
+    ["ssmrl.acting"],
+    ["ssmrl.ppo", "ssmrl.dreamer"],
+    ["ssmrl.runners", "ssmrl.cli"],
+]
+ALGORITHMS = ["ssmrl.ppo", "ssmrl.dreamer"]
+
+
+def _sources(module: str) -> dict[str, set[str]]:
+    path = ROOT / module.replace(".", "/")
+    if path.with_suffix(".py").exists():
+        return {str(path.with_suffix(".py").relative_to(ROOT)): _imports(path.with_suffix(".py"))}
+    return _package_imports(module.replace(".", "/")) if path.exists() else {}
+
+
+def _hits(names: set[str], modules: list[str]) -> set[str]:
+    return {n for n in names for m in modules if n == m or n.startswith(m + ".")}
+
+
 def test_lower_layers_do_not_import_higher_ones():
-    order = ["ssmrl.core", "ssmrl.nets", "ssmrl.ppo", "ssmrl.runners"]
-    for i, package in enumerate(order):
-        higher = order[i + 1:]
-        for path, names in _package_imports(package.replace(".", "/")).items():
-            bad = {n for n in names for h in higher if n == h or n.startswith(h + ".")}
-            assert not bad, f"{path} ({package}) imports higher layer(s) {sorted(bad)}"
+    for i, layer in enumerate(LAYERS):
+        higher = [m for upper in LAYERS[i + 1:] for m in upper]
+        for module in layer:
+            for path, names in _sources(module).items():
+                bad = _hits(names, higher)
+                assert not bad, f"{path} ({module}) imports higher layer(s) {sorted(bad)}"
+
+
+def test_algorithms_do_not_import_each_other_and_the_run_layer_imports_none():
+    for module in ALGORITHMS:
+        others = [m for m in ALGORITHMS if m != module]
+        for path, names in _sources(module).items():
+            assert not _hits(names, others), f"{path} imports another algorithm"
+    for module in LAYERS[-1]:
+        for path, names in _sources(module).items():
+            assert not _hits(names, ALGORITHMS), f"{path} (run layer) imports an algorithm package"

@@ -1,4 +1,5 @@
-"""Recurrent PPO as two pure functions: ``init(key) -> TrainState`` and ``update(state) -> (state, metrics)``.
+"""Recurrent PPO as pure functions: ``init(key) -> TrainState``, ``update(state) -> (state, metrics)`` and
+``evaluate(key, state) -> metrics``, the triple every algorithm hands to the run layer (``ssmrl.runners``).
 
 One update = one rollout of ``num_steps`` x ``num_envs`` steps, GAE, then ``num_epochs`` passes of
 ``num_minibatches`` gradient steps. Minibatches are drawn over *sequences* (environments, or environment x chunk
@@ -16,24 +17,26 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from ssmrl.config import AlgoConfig, PPOConfig
+from ssmrl.acting import ActingState, episode_metrics
+from ssmrl.config import RunConfig
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
+from ssmrl.ppo.config import PPOConfig
 from ssmrl.ppo.losses import LossTerms, compute_gae, ppo_loss
 from ssmrl.ppo.networks import ActorCritic, make_actor_critic
-from ssmrl.ppo.rollout import RolloutState, episode_metrics, init_rollout_state, make_rollout
+from ssmrl.ppo.rollout import init_rollout_state, make_rollout
 
 Array = jax.Array
 
 
 @struct.dataclass
 class TrainState:
-    """Everything training needs to continue exactly: params, optimiser state, the PRNG key, the rollout state
+    """Everything training needs to continue exactly: params, optimiser state, the PRNG key, the acting state
     (env state, next observation and flags, core carry) and the number of updates done (int32 [])."""
 
     params: Any
     opt_state: Any
     key: Array
-    rollout: RolloutState
+    acting: ActingState
     update_step: Array
 
 
@@ -49,7 +52,7 @@ class _Minibatch:
     targets: Array
 
 
-def make_optimizer(algo: AlgoConfig) -> tuple[optax.GradientTransformation, Callable]:
+def make_optimizer(algo: PPOConfig) -> tuple[optax.GradientTransformation, Callable]:
     """Adam with global-norm clipping; returns (optimizer, schedule: optimiser step -> learning rate)."""
     steps = algo.num_updates * algo.num_epochs * algo.num_minibatches
     schedule = optax.linear_schedule(algo.lr, 0.0, steps) if algo.anneal_lr else optax.constant_schedule(algo.lr)
@@ -64,7 +67,7 @@ def _sequences(x: Array, num_chunks: int) -> Array:
     return x.reshape((t // num_chunks, num_chunks * b) + x.shape[3:])
 
 
-def make_network(cfg: PPOConfig, env: Any, env_params: Any) -> tuple[ActorCritic, VecEnv]:
+def make_network(cfg: RunConfig, env: Any, env_params: Any) -> tuple[ActorCritic, VecEnv]:
     """The actor-critic and the vectorised (auto-reset, episode-statistics) environment ``make_train`` uses."""
     vec = VecEnv(EpisodeStats(env), cfg.algo.num_envs)
     net = make_actor_critic(cfg.model, vec.observation_space(env_params), vec.action_space(env_params),
@@ -72,12 +75,15 @@ def make_network(cfg: PPOConfig, env: Any, env_params: Any) -> tuple[ActorCritic
     return net, vec
 
 
-def make_train(cfg: PPOConfig, env: Any, env_params: Any) -> tuple[Callable, Callable]:
-    """Recurrent PPO on ``env`` (one unbatched environment of the ``ssmrl.env`` protocol) with ``env_params``.
+def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Callable, Callable]:
+    """Recurrent PPO on ``env`` (one unbatched environment of the ``ssmrl.env`` protocol) with ``env_params``;
+    ``cfg.algo`` is a :class:`ssmrl.ppo.config.PPOConfig`.
 
-    Returns ``(init, update)``: ``init(key) -> TrainState``; ``update(state) -> (state, metrics)`` with metrics a
-    dict of float32 scalars (episode_return, episode_length, episodes, loss, policy_loss, value_loss, entropy,
-    approx_kl, clip_frac, grad_norm, lr, env_steps). Both are pure and jittable; ``update`` also vmaps over seeds.
+    Returns ``(init, update, evaluate)``: ``init(key) -> TrainState``; ``update(state) -> (state, metrics)`` with
+    metrics a dict of float32 scalars (episode_return, episode_length, episodes, loss, policy_loss, value_loss,
+    entropy, approx_kl, clip_frac, grad_norm, lr, env_steps); ``evaluate(key, state) -> metrics`` (episode_return,
+    episode_length, episodes) runs ``cfg.runner.eval_envs`` fresh environments for ``cfg.runner.eval_steps`` steps
+    with the current policy (greedy if ``runner.eval_greedy``). All are pure and jittable and vmap over seeds.
     """
     algo = cfg.algo
     net, vec = make_network(cfg, env, env_params)
@@ -92,7 +98,7 @@ def make_train(cfg: PPOConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
         rollout_state = init_rollout_state(key_env, net, vec, env_params)
         params = net.init(key_net, rollout_state.carry, jax.tree.map(lambda x: x[None], rollout_state.obs),
                           rollout_state.is_first[None])
-        return TrainState(params=params, opt_state=tx.init(params), key=key, rollout=rollout_state,
+        return TrainState(params=params, opt_state=tx.init(params), key=key, acting=rollout_state,
                           update_step=jnp.zeros((), jnp.int32))
 
     def loss_fn(params, mb: _Minibatch):
@@ -122,14 +128,14 @@ def make_train(cfg: PPOConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
 
     def update(state: TrainState) -> tuple[TrainState, dict[str, Array]]:
         key, key_rollout, key_epochs = jax.random.split(state.key, 3)
-        rollout_state, ro = rollout(key_rollout, state.params, state.rollout)
-        tr = ro.transitions
-        advantages, targets = compute_gae(tr.reward, tr.value, tr.terminated, tr.truncated, tr.bootstrap_value,
-                                          ro.last_value, algo.gamma, algo.gae_lambda)
+        rollout_state, ro = rollout(key_rollout, state.params, state.acting)
+        tr, extras = ro.trajectory, ro.trajectory.extras
+        advantages, targets = compute_gae(tr.reward, extras["value"], tr.terminated, tr.truncated,
+                                          extras["bootstrap_value"], ro.last_value, algo.gamma, algo.gae_lambda)
         seq = lambda x: jax.tree.map(lambda y: _sequences(y, num_chunks), x)
         data = _Minibatch(carry=jax.tree.map(lambda x: x.reshape((num_seq,) + x.shape[2:]), ro.start_carries),
                           obs=seq(tr.obs), is_first=seq(tr.is_first), action=seq(tr.action),
-                          log_prob=seq(tr.log_prob), value=seq(tr.value), advantages=seq(advantages),
+                          log_prob=seq(extras["log_prob"]), value=seq(extras["value"]), advantages=seq(advantages),
                           targets=seq(targets))
         (params, opt_state), (terms, grad_norm) = jax.lax.scan(
             lambda c, k: epoch(c, k, data), (state.params, state.opt_state),
@@ -137,15 +143,24 @@ def make_train(cfg: PPOConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
         terms: LossTerms = jax.tree.map(jnp.mean, terms)
         step = state.update_step + 1
         metrics = {
-            **episode_metrics(ro),
+            **episode_metrics(tr),
             "loss": terms.total, "policy_loss": terms.policy, "value_loss": terms.value,
             "entropy": terms.entropy, "approx_kl": terms.approx_kl, "clip_frac": terms.clip_frac,
             "grad_norm": grad_norm.mean(),
             "lr": schedule(state.update_step * algo.num_epochs * algo.num_minibatches),
             "env_steps": (step * algo.steps_per_update).astype(jnp.float32),
         }
-        new_state = TrainState(params=params, opt_state=opt_state, key=key, rollout=rollout_state,
+        new_state = TrainState(params=params, opt_state=opt_state, key=key, acting=rollout_state,
                                update_step=step)
         return new_state, jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), metrics)
 
-    return init, update
+    run = cfg.runner
+    eval_vec = VecEnv(EpisodeStats(env), max(run.eval_envs, 1))
+    eval_rollout = make_rollout(net, eval_vec, env_params, run.eval_steps, greedy=run.eval_greedy)
+
+    def evaluate(key: Array, state: TrainState) -> dict[str, Array]:
+        key_reset, key_run = jax.random.split(key)
+        _, ro = eval_rollout(key_run, state.params, init_rollout_state(key_reset, net, eval_vec, env_params))
+        return episode_metrics(ro.trajectory)
+
+    return init, update, evaluate

@@ -1,16 +1,23 @@
-"""The host loop around the fused runner: progress bar, tensorboard / CSV logging per update, orbax checkpoints
-of the whole training state every ``runner.checkpoint_every`` updates, exact resume from the latest checkpoint
-in the run directory, final evaluation, learning-curve PNG and ``summary.json``.
+"""The one host loop for every algorithm: compile, progress, logging, checkpoints, exact resume, final
+evaluation, learning curve and ``summary.json``.
 
-Resume: call :func:`run_ppo` again on the same ``run_dir`` with the same config; it restores the latest
-checkpoint and continues with bit-identical results to an uninterrupted run (the update function is the same
-compiled program and the checkpoint holds every PRNG key, env state and carry).
+An algorithm hands the loop ``make_train(cfg, env, env_params) -> (init, update, evaluate)``: pure functions with
+``init(key) -> state``, ``update(state) -> (state, metrics)`` (metrics: a flat dict of float32 scalars) and
+``evaluate(key, state) -> metrics``; ``cfg.algo`` gives ``num_updates`` and ``steps_per_update``. The loop knows
+nothing else of the algorithm. Every metric key becomes a ``metrics.csv`` column and a tensorboard scalar.
+The episode statistics of the shared acting module (``episode_return``, ``episode_length``, ``episodes``) are
+also reduced over seeds here: a seed counts for an update only if one of its episodes ended in it.
+
+Resume: call :func:`train` again on the same ``run_dir`` with the same config; it restores the latest checkpoint
+and continues with bit-identical results to an uninterrupted run (``update`` is the same compiled program and the
+state holds every PRNG key, env state and carry).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,73 +25,85 @@ from typing import Any
 import jax
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ssmrl.checkpoint import Checkpointer
-from ssmrl.config import PPOConfig
+from ssmrl.config import RunConfig
 from ssmrl.logging import RunLogger
 from ssmrl.plotting import plot_runs
-from ssmrl.ppo.evaluate import make_evaluate
-from ssmrl.ppo.train import make_train
-from ssmrl.runners.fused import chunk_length, make_fused_runner, seed_keys
+from ssmrl.runners.fused import make_fused_runner, seed_keys
+from ssmrl.runners.progress import ProgressReporter
+
+EPISODE_KEYS = ("episode_return", "episode_length")
 
 
 @dataclass
 class RunResult:
-    """state: final TrainState with a leading seed axis; final_return: mean over seeds of the last logged return;
-    eval_return: mean greedy-evaluation return (None if disabled); wall_s, compile_s, sps: timings;
-    updates: updates done when the call returned."""
+    """state: final state with a leading seed axis; final_return: mean over seeds of the last logged return;
+    eval_return: mean evaluation return (None if not evaluated); eval_metrics: every evaluation metric (means over
+    seeds); wall_s: seconds over the whole run (all sessions); compile_s; sps: env steps/s (all seeds) of the
+    updates done in this call; updates: updates done when the call returned."""
 
     state: Any
     final_return: float
     eval_return: float | None
+    eval_metrics: dict
     wall_s: float
     compile_s: float
     sps: float
     updates: int
 
 
-def _rows(metrics: dict[str, np.ndarray], sps: float) -> list[dict[str, float]]:
-    """[chunk, S] metric arrays -> one CSV/tensorboard row per update (means over seeds)."""
-    done = metrics["episodes"] > 0
-    returns = np.where(done, metrics["episode_return"], np.nan)
+def rows_from_metrics(metrics: dict[str, np.ndarray], sps: float) -> list[dict[str, float | None]]:
+    """Metrics of n updates x S seeds (dict of [n, S]) -> n rows: each key's mean over seeds; for the episode keys
+    the mean over the seeds where an episode ended (None if none did), the spread of returns over those seeds
+    (``episode_return_std``) and each seed's return (``return_seed<i>``, None where none ended)."""
+    count = metrics.get("episodes")
     rows = []
-    for i in range(returns.shape[0]):
-        finite = returns[i][~np.isnan(returns[i])]
-        row = {k: float(np.mean(v[i])) for k, v in metrics.items() if k not in ("episodes", "episode_return")}
-        row["episode_return"] = float(finite.mean()) if finite.size else np.nan
-        row["episode_return_std"] = float(finite.std()) if finite.size else np.nan
-        row["episode_length"] = float(np.mean(metrics["episode_length"][i][done[i]])) if done[i].any() else np.nan
+    for i in range(next(iter(metrics.values())).shape[0]):
+        row: dict[str, float | None] = {k: float(np.mean(v[i])) for k, v in metrics.items() if k not in EPISODE_KEYS}
+        ended = count[i] > 0 if count is not None else ~np.isnan(metrics.get("episode_return", np.zeros((1, 1)))[i])
+        for key in EPISODE_KEYS:
+            if key in metrics:
+                row[key] = float(metrics[key][i][ended].mean()) if ended.any() else None
+        if "episode_return" in metrics:
+            returns = metrics["episode_return"][i]
+            row["episode_return_std"] = float(returns[ended].std()) if ended.any() else None
+            row.update({f"return_seed{s}": float(r) if ended[s] else None for s, r in enumerate(returns)})
         row["sps"] = sps
-        row.update({f"return_seed{s}": float(r) for s, r in enumerate(returns[i])})
         rows.append(row)
     return rows
 
 
-def _progress(enabled: bool, console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
-                    TextColumn("{task.fields[steps]} steps"), TextColumn("{task.fields[sps]} steps/s"),
-                    TextColumn("return {task.fields[ret]}"), TimeElapsedColumn(),
-                    console=console, disable=not enabled)
+def _mean_over_seeds(metrics: dict[str, np.ndarray]) -> dict[str, float]:
+    """Evaluation metrics (dict of [S]) -> means; episode keys over the seeds where an episode ended (NaN if none)."""
+    ended = metrics["episodes"] > 0 if "episodes" in metrics else np.ones_like(next(iter(metrics.values())), bool)
+    out = {}
+    for key, value in metrics.items():
+        if key in EPISODE_KEYS:
+            out[key] = float(np.mean(value[ended])) if ended.any() else float("nan")
+        else:
+            out[key] = float(np.mean(value))
+    return out
 
 
-def run_ppo(cfg: PPOConfig, env: Any, env_params: Any, run_dir: str | Path, stop_after: int | None = None,
-            console: Console | None = None) -> RunResult:
-    """Train (or resume) PPO for ``cfg.num_seeds`` seeds in ``run_dir``; see the module docstring.
-
-    stop_after: return once this many updates are done (at a chunk end), as if the process were killed there
-    (used by tests of exact resume).
-    """
+def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_dir: str | Path,
+          stop_after: int | None = None, console: Console | None = None, devices: list | None = None) -> RunResult:
+    """Train (or resume) ``cfg.num_seeds`` seeds of the algorithm ``make_train`` in ``run_dir``; see the module
+    docstring. stop_after: return once this many updates are done (at a call boundary), as if the process were
+    killed there (used by tests of exact resume). devices: where to place the state (default: every device)."""
     console = console or Console()
     start_time = time.perf_counter()
     run_dir = Path(run_dir)
-    num_updates = cfg.algo.num_updates
-    chunk = chunk_length(num_updates, cfg.runner.updates_per_chunk)
-    ckpt_every = -(-cfg.runner.checkpoint_every // chunk) * chunk
-    init, update = make_train(cfg, env, env_params)
-    runner, state = make_fused_runner(init, update, seed_keys(cfg.seed, cfg.num_seeds), chunk)
-    console.print(f"[dim]compiled {chunk} updates x {cfg.num_seeds} seed(s) in {runner.compile_s:.1f} s; "
-                  f"{num_updates} updates of {cfg.algo.steps_per_update} env steps[/dim]")
+    algo = cfg.algo
+    num_updates, steps = algo.num_updates, algo.steps_per_update
+    per_call = max(1, min(cfg.runner.updates_per_call, num_updates))
+    ckpt_every = -(-cfg.runner.checkpoint_every // per_call) * per_call
+    init, update, evaluate = make_train(cfg, env, env_params)
+    console.print(f"compiling {cfg.model.name} on {cfg.env.env_id}: up to {per_call} updates x {cfg.num_seeds} "
+                  "seed(s) per call ...", highlight=False)
+    runner, state = make_fused_runner(init, update, evaluate, seed_keys(cfg.seed, cfg.num_seeds), per_call, devices)
+    console.print(f"compiled in {runner.compile_s:.1f} s; {num_updates} updates of {steps} env steps per seed"
+                  f"{f' on {len(runner.devices)} devices' if len(runner.devices) > 1 else ''}", highlight=False)
     ckpt = Checkpointer(run_dir / "checkpoints", cfg.runner.max_checkpoints)
     done = ckpt.latest_step() or 0
     if done > num_updates:
@@ -92,49 +111,51 @@ def run_ppo(cfg: PPOConfig, env: Any, env_params: Any, run_dir: str | Path, stop
                          "updates: it belongs to another configuration; use a new run_dir")
     if done:
         state = ckpt.restore(done, state)
-        console.print(f"resumed from checkpoint at update {done} in {run_dir}")
-    logger = RunLogger(run_dir, cfg.logger, cfg.num_seeds, start_update=done)
-    logger.log_scalar("perf/compile_s", runner.compile_s, done * cfg.algo.steps_per_update)
+        console.print(f"resumed from checkpoint at update {done} in {run_dir}", highlight=False)
+    start_done = done
+    logger = RunLogger(run_dir, cfg.logger, start_update=done)
+    wall_before = logger.last_logged("wall_s")
+    wall_before = 0.0 if np.isnan(wall_before) else wall_before
+    logger.log_scalar("perf/compile_s", runner.compile_s, done * steps)
     last_return, sps, train_s = logger.last_logged("episode_return"), 0.0, 0.0
-    with _progress(cfg.logger.progress, console) as progress:
-        task = progress.add_task(f"{cfg.model.name} {cfg.env.task}", total=num_updates, completed=done,
-                                 steps=done * cfg.algo.steps_per_update, sps="-", ret="-")
+    with ProgressReporter(cfg.logger.progress, console, f"{cfg.model.name} {cfg.env.task}", num_updates,
+                          steps) as progress:
+        progress.update(done, sps, last_return)
         while done < num_updates and (stop_after is None or done < stop_after):
+            n = min(per_call, num_updates - done)
             t0 = time.perf_counter()
-            state, metrics = runner.run_chunk(state)
-            metrics = jax.device_get(metrics)
+            state, metrics = runner.run(state, n)
+            metrics = {k: v[:n] for k, v in jax.device_get(metrics).items()}
             dt = time.perf_counter() - t0
             train_s += dt
-            sps = chunk * cfg.algo.steps_per_update * cfg.num_seeds / dt
-            for i, row in enumerate(_rows(metrics, sps)):
-                row["wall_s"] = time.perf_counter() - start_time
+            sps = n * steps * cfg.num_seeds / dt
+            for i, row in enumerate(rows_from_metrics(metrics, sps)):
+                row["wall_s"] = wall_before + time.perf_counter() - start_time
                 logger.log(done + i + 1, row)
-                last_return = row["episode_return"] if not np.isnan(row["episode_return"]) else last_return
-            done += chunk
+                last_return = row["episode_return"] if row.get("episode_return") is not None else last_return
+            done += n
             logger.flush()
             if done % ckpt_every == 0 or done == num_updates:
                 ckpt.save(done, state)
-            progress.update(task, completed=done, steps=f"{done * cfg.algo.steps_per_update:,}",
-                            sps=f"{sps:,.0f}", ret=f"{last_return:.3f}")
-    eval_return = None
-    if done == num_updates and cfg.runner.eval_envs > 0:
-        evaluate = jax.jit(jax.vmap(make_evaluate(cfg, env, env_params)))
+            progress.update(done, sps, last_return)
+    eval_metrics: dict = {}
+    if done == num_updates and cfg.runner.eval_envs > 0 and runner.evaluate is not None:
         keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1), cfg.num_seeds)
-        eval_metrics = jax.device_get(evaluate(keys, state.params))
-        finished = eval_metrics["episodes"] > 0
-        eval_return = float(np.mean(eval_metrics["episode_return"][finished])) if finished.any() else float("nan")
-        logger.log_scalar("eval/episode_return", eval_return, num_updates * cfg.algo.steps_per_update)
+        eval_metrics = _mean_over_seeds(jax.device_get(runner.evaluate(keys, state)))
+        for key, value in eval_metrics.items():
+            logger.log_scalar(f"eval/{key}", value, num_updates * steps)
     logger.close()
     ckpt.close()
     if cfg.logger.plot and cfg.logger.csv and done:
         plot_runs([run_dir], run_dir / "learning_curve.png", labels=[f"{cfg.model.name} {cfg.env.env_id}"])
+    eval_return = eval_metrics.get("episode_return")
     result = RunResult(state=state, final_return=float(last_return), eval_return=eval_return,
-                       wall_s=time.perf_counter() - start_time, compile_s=runner.compile_s,
-                       sps=(done * cfg.algo.steps_per_update * cfg.num_seeds / train_s) if train_s else 0.0,
-                       updates=done)
+                       eval_metrics=eval_metrics, wall_s=wall_before + time.perf_counter() - start_time,
+                       compile_s=runner.compile_s,
+                       sps=((done - start_done) * steps * cfg.num_seeds / train_s) if train_s else 0.0, updates=done)
     summary = {k: v for k, v in result.__dict__.items() if k != "state"}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     console.print(f"done: {done}/{num_updates} updates, return {result.final_return:.3f}, eval "
                   f"{'-' if eval_return is None else f'{eval_return:.3f}'}, {result.sps:,.0f} steps/s, "
-                  f"wall {result.wall_s:.0f} s -> {run_dir}")
+                  f"wall {result.wall_s:.0f} s -> {run_dir}", highlight=False)
     return result

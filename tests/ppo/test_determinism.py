@@ -4,12 +4,12 @@ import jax
 import numpy as np
 from ppo_toy_env import Counter
 
-from ssmrl.config import ppo_config_from_dict
+from ssmrl.ppo.config import ppo_run_config
 from ssmrl.ppo.train import make_train
 
 
 def _run(cfg, env, updates=3):
-    init, update = make_train(cfg, env, env.default_params)
+    init, update, _ = make_train(cfg, env, env.default_params)
     state = jax.jit(init)(jax.random.PRNGKey(7))
     update = jax.jit(update)
     history = []
@@ -20,7 +20,7 @@ def _run(cfg, env, updates=3):
 
 
 def test_same_seed_identical_metrics():
-    cfg = ppo_config_from_dict({"algo": {"num_envs": 4, "num_steps": 16, "chunk_len": 8, "num_minibatches": 2,
+    cfg = ppo_run_config({"algo": {"num_envs": 4, "num_steps": 16, "chunk_len": 8, "num_minibatches": 2,
                                          "num_epochs": 2, "total_timesteps": 4 * 16 * 3},
                                 "model": {"name": "s5", "d_model": 8, "n_layers": 1, "state_size": 4}})
     env = Counter()

@@ -10,19 +10,20 @@ the first input cannot be told apart from later ones; a second layer can gate "t
 import pytest
 
 import envs
-from ssmrl.config import ppo_config_from_dict
-from ssmrl.runners.host import run_ppo
+from ssmrl.ppo.config import ppo_run_config
+from ssmrl.ppo.train import make_train
+from ssmrl.runners.host import train
 
 QUIET = {"progress": False, "tensorboard": False, "plot": False, "csv": True}
 
 
 def _train(task, model, algo, tmp_path, eval_steps):
     env, env_params = envs.make(task)
-    cfg = ppo_config_from_dict({
+    cfg = ppo_run_config({
         "algo": algo, "model": model, "logger": QUIET, "seed": 0,
-        "runner": {"updates_per_chunk": 10, "checkpoint_every": 10_000, "eval_envs": 32, "eval_steps": eval_steps},
+        "runner": {"updates_per_call": 10, "checkpoint_every": 10_000, "eval_envs": 32, "eval_steps": eval_steps},
     })
-    result = run_ppo(cfg, env, env_params, tmp_path)
+    result = train(cfg, make_train, env, env_params, tmp_path)
     print(f"{task} {model['name']}: final return {result.final_return:.3f}, eval {result.eval_return:.3f}, "
           f"wall {result.wall_s:.0f} s, compile {result.compile_s:.0f} s")
     return result

@@ -6,15 +6,16 @@ import jax
 import numpy as np
 
 import envs
-from ssmrl.config import ppo_config_from_dict
-from ssmrl.runners.host import run_ppo
+from ssmrl.ppo.config import ppo_run_config
+from ssmrl.ppo.train import make_train
+from ssmrl.runners.host import train
 
 # 8 updates in chunks of 2, checkpoints every 4 updates (and at the end).
 CFG = {
     "algo": {"num_envs": 4, "num_steps": 8, "num_minibatches": 2, "num_epochs": 2, "total_timesteps": 8 * 32},
     "model": {"name": "s5", "d_model": 8, "n_layers": 1, "state_size": 4},
     "logger": {"progress": False, "tensorboard": True, "plot": False},
-    "runner": {"updates_per_chunk": 2, "checkpoint_every": 4, "eval_envs": 2, "eval_steps": 64},
+    "runner": {"updates_per_call": 2, "checkpoint_every": 4, "eval_envs": 2, "eval_steps": 64},
     "num_seeds": 2,
 }
 
@@ -25,17 +26,17 @@ def _rows(run_dir):
 
 
 def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
-    cfg = ppo_config_from_dict(CFG)
+    cfg = ppo_run_config(CFG)
     env, env_params = envs.make("popgym/RepeatFirstEasy")
-    full = run_ppo(cfg, env, env_params, tmp_path / "full")
+    full = train(cfg, make_train, env, env_params, tmp_path / "full")
     # "Kill" after update 6: the checkpoint at 4 exists, updates 5-6 are lost with the process.
-    killed = run_ppo(cfg, env, env_params, tmp_path / "killed", stop_after=6)
+    killed = train(cfg, make_train, env, env_params, tmp_path / "killed", stop_after=6)
     assert killed.updates == 6 and killed.eval_return is None
-    resumed = run_ppo(cfg, env, env_params, tmp_path / "killed")
+    resumed = train(cfg, make_train, env, env_params, tmp_path / "killed")
     assert full.updates == resumed.updates == 8
     jax.tree.map(np.testing.assert_array_equal, full.state.params, resumed.state.params)
     jax.tree.map(np.testing.assert_array_equal, full.state.opt_state, resumed.state.opt_state)
-    jax.tree.map(np.testing.assert_array_equal, full.state.rollout, resumed.state.rollout)
+    jax.tree.map(np.testing.assert_array_equal, full.state.acting, resumed.state.acting)
     # metrics.csv keeps one row per update, identical to the uninterrupted run's.
     assert [r["update"] for r in _rows(tmp_path / "killed")] == [str(i) for i in range(1, 9)]
     assert _rows(tmp_path / "killed") == _rows(tmp_path / "full")
