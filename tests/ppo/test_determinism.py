@@ -2,7 +2,7 @@
 
 import jax
 import numpy as np
-from ppo_toy_env import Counter
+from toy_env import Counter
 
 from ssmrl.ppo.config import ppo_run_config
 from ssmrl.ppo.train import make_train

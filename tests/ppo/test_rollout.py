@@ -4,7 +4,7 @@ carry on truncation."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ppo_toy_env import LIMIT, Counter
+from toy_env import LIMIT, Counter
 
 from ssmrl.config import ModelConfig
 from ssmrl.env_wrappers import EpisodeStats, VecEnv

@@ -1,4 +1,4 @@
-"""A toy environment for PPO tests: a step counter with truncation and a conditional termination."""
+"""A toy environment for tests (acting, PPO, the run layer): a step counter with truncation and a conditional termination."""
 
 import jax.numpy as jnp
 from flax import struct
