@@ -1,5 +1,8 @@
-"""Imports flow one way (DESIGN section 1): core <- nets <- ppo/dreamer <- runners <- scripts; ssmrl never
-imports envs. Checked statically on the source, so a lazy import inside a function is caught too."""
+"""Imports flow one way: a package of ``ssmrl`` may import only the layers below it, in the order
+core <- nets <- acting <- ppo / dreamer <- runners / cli (see ``LAYERS``); ``ssmrl.core`` imports nothing else
+from ``ssmrl``, the algorithms (ppo, dreamer) do not import each other, the run layer imports no algorithm package,
+and ``ssmrl`` never imports ``envs`` (scripts join the two; README.md, "Layout"). Checked statically on the
+source, so a lazy import inside a function is caught too."""
 
 from __future__ import annotations
 

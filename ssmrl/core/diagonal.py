@@ -20,19 +20,19 @@ Array = jax.Array
 
 
 class DiagonalSSM(SequenceCore):
-    """Options shared by every MIMO diagonal SSM: state_size P (complex modes), chunk_size (chunked associative
-    scan for long sequences on accelerators; None = one scan)."""
+    """Options shared by every MIMO diagonal SSM: state_size P (complex modes), scan_segment (segment length of
+    the associative reset scan, bounding its memory on long sequences on accelerators; None = one scan)."""
 
     state_size: int = 32
-    chunk_size: int | None = None
+    scan_segment: int | None = None
     output_scale: ClassVar[float] = 1.0
 
     def validate(self) -> None:
         super().validate()
         if not isinstance(self.state_size, int) or self.state_size <= 0:
             raise ValueError(f"state_size must be a positive int, got {self.state_size!r}")
-        if self.chunk_size is not None and (not isinstance(self.chunk_size, int) or self.chunk_size <= 0):
-            raise ValueError(f"chunk_size must be a positive int or None, got {self.chunk_size!r}")
+        if self.scan_segment is not None and (not isinstance(self.scan_segment, int) or self.scan_segment <= 0):
+            raise ValueError(f"scan_segment must be a positive int or None, got {self.scan_segment!r}")
 
     def system(self) -> tuple[Array, Array, Array, Array]:
         raise NotImplementedError
@@ -44,7 +44,7 @@ class DiagonalSSM(SequenceCore):
         check_sequence_inputs(xs, is_first, self.d_model)
         xs = xs.astype(self.dtype)
         lam, b, c, d = self.system()
-        states = reset_scan(lam, project_in(b, xs), is_first, carry, self.chunk_size)
+        states = reset_scan(lam, project_in(b, xs), is_first, carry, self.scan_segment)
         ys = (self.output_scale * project_out_real(c, states) + d * xs).astype(self.dtype)
         return (states[-1], ys, states) if return_carries else (states[-1], ys)
 

@@ -45,16 +45,15 @@ import jax
 import jax.numpy as jnp
 
 from ssmrl.core import hippo
-from ssmrl.core.base import SequenceCore, check_sequence_inputs, check_step_inputs
+from ssmrl.core.base import check_step_inputs
+from ssmrl.core.convolutional import ConvolutionalSSM
 from ssmrl.core.s4d import causal_conv
 from ssmrl.core.scan import reset_scan
 
 Array = jax.Array
 
-MODES = ("auto", "conv", "scan")
 
-
-class HOPE(SequenceCore):
+class HOPE(ConvolutionalSSM):
     """Options: state_size n (Markov parameters, i.e. all-pass sections, per channel), dt_min / dt_max (initial
     step range; p = (1 - dt) / (1 + dt), dt = 1 is the FIR filter h), mode ("auto", "conv", "scan"; "conv"
     requires no reset after t=0 and is meant for tests and benchmarks)."""
@@ -62,7 +61,6 @@ class HOPE(SequenceCore):
     state_size: int = 32
     dt_min: float = 1e-2
     dt_max: float = 1.0
-    mode: str = "auto"
 
     def validate(self) -> None:
         super().validate()
@@ -70,8 +68,6 @@ class HOPE(SequenceCore):
             raise ValueError(f"state_size must be a positive int, got {self.state_size!r}")
         if not 0 < self.dt_min <= self.dt_max:
             raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={self.dt_min}, dt_max={self.dt_max}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
 
     def setup(self):
         h, n, dt = self.d_model, self.state_size, self.dtype
@@ -99,17 +95,14 @@ class HOPE(SequenceCore):
     def initialize_carry(self, batch_size: int) -> Array:
         return jnp.zeros((batch_size, self.d_model, self.state_size), self.dtype)
 
-    def __call__(self, carry, xs, is_first, return_carries=False):
-        check_sequence_inputs(xs, is_first, self.d_model)
-        xs = xs.astype(self.dtype)
-        operands = (self.h, self.d, self.pole(), carry, xs, is_first)  # outside lax.cond
-        if return_carries or self.mode == "scan":
-            states, ys = _scan_mode(*operands, return_carries=return_carries)
-            return (states[-1], ys, states) if return_carries else (states, ys)
-        if self.mode == "conv":
-            return _conv_mode(*operands)
-        return jax.lax.cond(jnp.any(is_first[1:]), lambda ops: _scan_mode(*ops), lambda ops: _conv_mode(*ops),
-                            operands)
+    def _operands(self):
+        return self.h, self.d, self.pole()
+
+    def _conv_path(self, system, carry, xs, is_first):
+        return _conv_mode(*system, carry, xs, is_first)
+
+    def _scan_path(self, system, carry, xs, is_first, return_carries):
+        return _scan_mode(*system, carry, xs, is_first, return_carries)
 
     def step(self, carry, x, is_first):
         check_step_inputs(x, is_first, self.d_model)
@@ -134,7 +127,8 @@ def _neg_powers(p: Array, count: int) -> Array:
 
 
 def _scan_mode(h, d, p, carry, xs, is_first, return_carries=False):
-    """The cascade, one reset scan per section: (states [T, B, H, n] or final state [1, B, H, n], ys)."""
+    """The cascade, one reset scan per section: (final state [B, H, n], ys [T, B, H]), and all states
+    [T, B, H, n] third when ``return_carries`` (otherwise only the last state of each section is kept)."""
     not_first = (~is_first)[..., None].astype(xs.dtype)
 
     def section(inputs, params):
@@ -148,7 +142,7 @@ def _scan_mode(h, d, p, carry, xs, is_first, return_carries=False):
     r0 = jnp.moveaxis(carry, -1, 0).astype(xs.dtype)  # [n, B, H]
     (_, y), states = jax.lax.scan(section, (xs, d * xs), (h.T, r0))
     states = jnp.moveaxis(states, 0, -1).astype(carry.dtype)  # [T or 1, B, H, n]
-    return (states, y) if return_carries else (states[-1], y)
+    return (states[-1], y, states) if return_carries else (states[-1], y)
 
 
 def _realisation(h, p):

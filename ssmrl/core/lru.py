@@ -20,7 +20,7 @@ Array = jax.Array
 
 class LRU(DiagonalSSM):
     """Options: state_size P (complex modes), r_min / r_max (ring radii of the initial eigenvalues),
-    max_phase (initial phase range), chunk_size (chunked scan; None = one associative scan)."""
+    max_phase (initial phase range), scan_segment (segmented reset scan; None = one associative scan)."""
 
     r_min: float = 0.9
     r_max: float = 0.999

@@ -13,7 +13,7 @@ One layer, input u [T, B, H], inner width E = expand * H, N states per inner cha
 The recurrence runs on the shared reset scan (``core/scan.py``) with the time-varying decay ``exp(dt_t A)``; the
 conv1d is the reset-masked short convolution of ``core/shortconv.py`` (no input from before the episode start
 reaches the conv output). Carry: ``MambaCarry(conv [B, K-1, E], ssm [B, E, N])``. The parallel form is a
-``jax.lax.associative_scan`` (no hardware-aware kernel); ``chunk_size`` bounds its memory on long sequences.
+``jax.lax.associative_scan`` (no hardware-aware kernel); ``scan_segment`` bounds its memory on long sequences.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class MambaCarry(NamedTuple):
 class Mamba(SequenceCore):
     """Options: state_size N (states per inner channel), expand (inner width E = expand * d_model), conv_kernel K
     (causal conv length), dt_rank (rank of the dt projection; None = ceil(d_model / 16)), dt_min / dt_max
-    (initial step range), chunk_size (chunked scan for long sequences; None = one associative scan)."""
+    (initial step range), scan_segment (segmented reset scan for long sequences; None = one associative scan)."""
 
     state_size: int = 16
     expand: int = 2
@@ -49,7 +49,7 @@ class Mamba(SequenceCore):
     dt_rank: int | None = None
     dt_min: float = 1e-3
     dt_max: float = 1e-1
-    chunk_size: int | None = None
+    scan_segment: int | None = None
 
     def validate(self) -> None:
         super().validate()
@@ -61,8 +61,8 @@ class Mamba(SequenceCore):
             raise ValueError(f"dt_rank must be None (auto) or an int >= 1, got {self.dt_rank!r}")
         if not 0 < self.dt_min <= self.dt_max:
             raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={self.dt_min}, dt_max={self.dt_max}")
-        if self.chunk_size is not None and (not isinstance(self.chunk_size, int) or self.chunk_size < 1):
-            raise ValueError(f"chunk_size must be None or an int >= 1, got {self.chunk_size!r}")
+        if self.scan_segment is not None and (not isinstance(self.scan_segment, int) or self.scan_segment < 1):
+            raise ValueError(f"scan_segment must be None or an int >= 1, got {self.scan_segment!r}")
 
     @property
     def inner(self) -> int:
@@ -121,7 +121,7 @@ class Mamba(SequenceCore):
         win = shortconv.windows(carry.conv, x, is_first)  # [T, B, K, E]
         x = nn.silu(shortconv.depthwise(win, self.conv_w, self.conv_b))
         decay, drive, c, x = self._selective(x)
-        states = reset_scan(decay, drive, is_first, carry.ssm.astype(self.dtype), self.chunk_size)
+        states = reset_scan(decay, drive, is_first, carry.ssm.astype(self.dtype), self.scan_segment)
         ys = self._output(states, c, x, z).astype(self.dtype)
         carry_out = MambaCarry(win[-1, :, :-1], states[-1])
         if return_carries:

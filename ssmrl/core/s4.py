@@ -18,7 +18,7 @@ Two exact evaluation modes:
 * recurrence: the dense ``A_bar`` [H, N, N] per channel, as a sequential ``lax.scan`` over time (used for ``step``,
   for sequences with resets after position 0 and when every carry is requested).
 
-``mode="auto"`` picks between the two at run time (``lax.cond`` on the reset flags), as in ``s4d.py``.
+``mode`` ("auto", "conv", "scan") picks between the two as in every core of ``convolutional.py``.
 The carry is the full N-dimensional complex state (the conjugate half included) [B, H, N].
 """
 
@@ -30,15 +30,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ssmrl.core import hippo
-from ssmrl.core.base import SequenceCore, check_sequence_inputs, check_step_inputs
+from ssmrl.core.base import check_step_inputs
+from ssmrl.core.convolutional import ConvolutionalSSM
 from ssmrl.core.s4d import causal_conv
 
 Array = jax.Array
 
-MODES = ("auto", "conv", "scan")
 
-
-class S4(SequenceCore):
+class S4(ConvolutionalSSM):
     """Options: state_size N (complex state size per channel, even; N/2 modes stored), dt_min / dt_max (initial
     step range), min_decay (floor on -Re(lam)), mode ("auto", "conv", "scan"; "conv" requires no reset after t=0
     and is meant for tests and benchmarks)."""
@@ -47,7 +46,6 @@ class S4(SequenceCore):
     dt_min: float = 1e-3
     dt_max: float = 1e-1
     min_decay: float = 1e-4
-    mode: str = "auto"
 
     def validate(self) -> None:
         super().validate()
@@ -57,8 +55,6 @@ class S4(SequenceCore):
             raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={self.dt_min}, dt_max={self.dt_max}")
         if self.min_decay <= 0:
             raise ValueError(f"min_decay must be > 0, got {self.min_decay}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
 
     def setup(self):
         h, half, dt = self.d_model, self.state_size // 2, self.dtype
@@ -112,21 +108,15 @@ class S4(SequenceCore):
     def initialize_carry(self, batch_size: int) -> Array:
         return jnp.zeros((batch_size, self.d_model, self.state_size), self.complex_dtype)
 
-    def __call__(self, carry, xs, is_first, return_carries=False):
-        check_sequence_inputs(xs, is_first, self.d_model)
-        xs = xs.astype(self.dtype)
-        operands = (self.dplr(), self.discrete(), carry, xs, is_first)  # outside lax.cond
-        if return_carries or self.mode == "scan":
-            states, ys = _scan_mode(*operands)
-            return (states[-1], ys, states) if return_carries else (states[-1], ys)
-        if self.mode == "conv":
-            return _conv_mode(*operands)
+    def _operands(self):
+        return self.dplr(), self.discrete()
 
-        def scan_path(ops):
-            states, ys = _scan_mode(*ops)
-            return states[-1], ys
+    def _conv_path(self, system, carry, xs, is_first):
+        return _conv_mode(*system, carry, xs, is_first)
 
-        return jax.lax.cond(jnp.any(is_first[1:]), scan_path, lambda ops: _conv_mode(*ops), operands)
+    def _scan_path(self, system, carry, xs, is_first, return_carries):
+        states, ys = _scan_mode(*system, carry, xs, is_first)
+        return (states[-1], ys, states) if return_carries else (states[-1], ys)
 
     def step(self, carry, x, is_first):
         check_step_inputs(x, is_first, self.d_model)

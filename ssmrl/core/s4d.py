@@ -9,7 +9,7 @@ S4D-Lin or S4D-Inv initialisation. Two exact evaluation modes:
 * scan: the shared reset scan of ``core/scan.py`` over [T, B, H, N/2] states, used whenever a reset happens
   after position 0, or when every carry is requested.
 
-``mode="auto"`` picks between the two at run time (``lax.cond`` on the reset flags).
+``mode`` ("auto", "conv", "scan") picks between the two as in every core of ``convolutional.py``.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ssmrl.core import hippo
-from ssmrl.core.base import SequenceCore, check_sequence_inputs, check_step_inputs
+from ssmrl.core.base import check_step_inputs
+from ssmrl.core.convolutional import ConvolutionalSSM
 from ssmrl.core.scan import reset_scan, reset_step
 
 Array = jax.Array
 
 INITS = {"lin": hippo.s4d_lin, "inv": hippo.s4d_inv}
-MODES = ("auto", "conv", "scan")
 
 
 def causal_conv(u: Array, kernel: Array) -> Array:
@@ -41,18 +41,18 @@ def causal_conv(u: Array, kernel: Array) -> Array:
     return jnp.fft.irfft(u_f * k_f, n=n, axis=0)[:length].astype(u.dtype)
 
 
-class S4D(SequenceCore):
+class S4D(ConvolutionalSSM):
     """Options: state_size N (real state size per channel; N/2 complex modes stored), init_scheme ("lin" or "inv"),
     dt_min / dt_max (initial step range), mode ("auto", "conv", "scan"; "conv" requires no reset after t=0 and
-    is meant for tests and benchmarks), chunk_size (chunked reset scan)."""
+    is meant for tests and benchmarks), scan_segment (segment length of the associative reset scan, bounding its
+    memory on long sequences; None = one scan)."""
 
     state_size: int = 16
     init_scheme: str = "lin"
     dt_min: float = 1e-3
     dt_max: float = 1e-1
     min_decay: float = 1e-4
-    mode: str = "auto"
-    chunk_size: int | None = None
+    scan_segment: int | None = None
 
     def validate(self) -> None:
         super().validate()
@@ -60,8 +60,6 @@ class S4D(SequenceCore):
             raise ValueError(f"state_size must be an even int >= 2, got {self.state_size!r}")
         if self.init_scheme not in INITS:
             raise ValueError(f"init_scheme must be one of {sorted(INITS)}, got {self.init_scheme!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
         if not 0 < self.dt_min <= self.dt_max:
             raise ValueError(f"need 0 < dt_min <= dt_max, got dt_min={self.dt_min}, dt_max={self.dt_max}")
 
@@ -98,22 +96,15 @@ class S4D(SequenceCore):
     def initialize_carry(self, batch_size: int) -> Array:
         return jnp.zeros((batch_size, self.d_model, self.half), self.complex_dtype)
 
-    def __call__(self, carry, xs, is_first, return_carries=False):
-        check_sequence_inputs(xs, is_first, self.d_model)
-        xs = xs.astype(self.dtype)
-        system = self.system()  # outside lax.cond: both branches are pure functions of these arrays
-        if return_carries or self.mode == "scan":
-            states, ys = _scan_mode(system, carry, xs, is_first, self.chunk_size)
-            return (states[-1], ys, states) if return_carries else (states[-1], ys)
-        if self.mode == "conv":
-            return _conv_mode(system, carry, xs, is_first)
+    def _operands(self):
+        return self.system()
 
-        def scan_path(operands):
-            states, ys = _scan_mode(*operands, self.chunk_size)
-            return states[-1], ys
+    def _conv_path(self, system, carry, xs, is_first):
+        return _conv_mode(system, carry, xs, is_first)
 
-        return jax.lax.cond(jnp.any(is_first[1:]), scan_path, lambda ops: _conv_mode(*ops),
-                            (system, carry, xs, is_first))
+    def _scan_path(self, system, carry, xs, is_first, return_carries):
+        states, ys = _scan_mode(system, carry, xs, is_first, self.scan_segment)
+        return (states[-1], ys, states) if return_carries else (states[-1], ys)
 
     def step(self, carry, x, is_first):
         check_step_inputs(x, is_first, self.d_model)
@@ -124,10 +115,10 @@ class S4D(SequenceCore):
         return state, y.astype(self.dtype)
 
 
-def _scan_mode(system, carry, xs, is_first, chunk_size):
+def _scan_mode(system, carry, xs, is_first, segment):
     """Reset-scan evaluation: (states [T, B, H, N/2], ys [T, B, H])."""
     lam_dt, b_bar, c, d = system
-    states = reset_scan(jnp.exp(lam_dt), b_bar * xs[..., None].astype(b_bar.dtype), is_first, carry, chunk_size)
+    states = reset_scan(jnp.exp(lam_dt), b_bar * xs[..., None].astype(b_bar.dtype), is_first, carry, segment)
     ys = 2.0 * jnp.einsum("hn,tbhn->tbh", c, states).real + d * xs
     return states, ys.astype(xs.dtype)
 

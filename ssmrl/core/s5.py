@@ -23,8 +23,8 @@ Array = jax.Array
 
 class S5(DiagonalSSM):
     """Options: state_size P (stored complex modes), blocks (HiPPO-N blocks), dt_min / dt_max (initial step
-    range), min_decay (floor on -Re(lam), keeps the system strictly stable), chunk_size (chunked scan for long
-    sequences; None = one associative scan)."""
+    range), min_decay (floor on -Re(lam), keeps the system strictly stable), scan_segment (segmented reset scan
+    for long sequences; None = one associative scan)."""
 
     blocks: int = 1
     output_scale: ClassVar[float] = 2.0  # P stored modes of a conjugate-symmetric 2P-state system

@@ -42,7 +42,7 @@ def _combine(left: tuple[Array, Array], right: tuple[Array, Array]) -> tuple[Arr
     return a_j * a_i, a_j * b_i + b_j
 
 
-def _scan_chunk(a: Array, b: Array, h0: Array) -> Array:
+def _scan_segment(a: Array, b: Array, h0: Array) -> Array:
     b = b.at[0].add(a[0] * h0)
     _, hs = jax.lax.associative_scan(_combine, (a, b), axis=0)
     return hs
@@ -63,7 +63,7 @@ def _sequential(a: Array, b: Array, is_first: Array, h0: Array) -> Array:
 SCHEDULES = ("associative", "sequential")
 
 
-def reset_scan(a: Array, b: Array, is_first: Array, h0: Array, chunk_size: int | None = None,
+def reset_scan(a: Array, b: Array, is_first: Array, h0: Array, segment: int | None = None,
                schedule: str | None = None) -> Array:
     """All states of ``h_t = (1 - is_first[t]) * a_t * h_{t-1} + b_t``, in parallel over time.
 
@@ -72,10 +72,11 @@ def reset_scan(a: Array, b: Array, is_first: Array, h0: Array, chunk_size: int |
       b: input term, [T, B, ...].
       is_first: bool [T, B]; a reset zeroes the state before input ``t`` is consumed.
       h0: carry-in [B, ...] (the state before ``t = 0``).
-      chunk_size: if set and smaller than T, a ``lax.scan`` over chunks of this length with the associative scan
-        inside each (rematerialised with ``jax.checkpoint``), bounding memory for long sequences.
+      segment: if set and smaller than T, a ``lax.scan`` over consecutive segments of this length (it must divide
+        T) with the associative scan inside each (rematerialised with ``jax.checkpoint``), bounding memory for long
+        sequences.
       schedule: "associative" or "sequential" (see the module docstring); None picks "sequential" on CPU and
-        "associative" elsewhere. ``chunk_size`` applies to the associative schedule only.
+        "associative" elsewhere. ``segment`` applies to the associative schedule only.
     Returns:
       hs: [T, B, ...] the state after consuming each input; ``hs[-1]`` is the carry-out.
     """
@@ -93,20 +94,20 @@ def reset_scan(a: Array, b: Array, is_first: Array, h0: Array, chunk_size: int |
     a = jnp.where(_expand_flags(is_first, b), jnp.zeros((), b.dtype), a)
     h0 = h0.astype(b.dtype)
     length = b.shape[0]
-    if chunk_size is None or chunk_size >= length:
-        return _scan_chunk(a, b, h0)
-    if length % chunk_size:
-        raise ValueError(f"chunk_size={chunk_size} must divide the sequence length T={length}")
-    n_chunks = length // chunk_size
-    a_c = a.reshape((n_chunks, chunk_size) + a.shape[1:])
-    b_c = b.reshape((n_chunks, chunk_size) + b.shape[1:])
+    if segment is None or segment >= length:
+        return _scan_segment(a, b, h0)
+    if length % segment:
+        raise ValueError(f"segment={segment} must divide the sequence length T={length}")
+    n_segments = length // segment
+    a_s = a.reshape((n_segments, segment) + a.shape[1:])
+    b_s = b.reshape((n_segments, segment) + b.shape[1:])
 
     @jax.checkpoint
     def body(h, ab):
-        hs = _scan_chunk(ab[0], ab[1], h)
+        hs = _scan_segment(ab[0], ab[1], h)
         return hs[-1], hs
 
-    _, hs = jax.lax.scan(body, h0, (a_c, b_c))
+    _, hs = jax.lax.scan(body, h0, (a_s, b_s))
     return hs.reshape(b.shape)
 
 

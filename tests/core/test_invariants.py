@@ -1,4 +1,5 @@
-"""The core contract (DESIGN section 3), checked for every registered core and for a residual stack.
+"""The core contract (the module docstring of ``ssmrl.core.base``: one interface, carries, reset semantics; the
+invariants listed in README.md, "Sequence cores"), checked for every registered core and for a residual stack.
 
 Parametrized over ``available_cores()``: a core added to the registry is covered without editing this file.
 Expected values come from the slow reference form, a ``lax.scan`` of ``step`` (``ssmrl.core.step_loop``), and

@@ -102,13 +102,13 @@ def test_short_conv_windows_match_step_and_mask():
                     np.testing.assert_array_equal(np.asarray(win[t, b, lag]), np.asarray(xs[src, b]))
 
 
-def test_chunked_scan_matches_and_options_are_validated():
+def test_segmented_scan_matches_and_options_are_validated():
     core, params, xs, _ = _setup()
-    chunked = make_core("mamba", H, dtype=jnp.float64, state_size=N, conv_kernel=K, chunk_size=1)
+    segmented = make_core("mamba", H, dtype=jnp.float64, state_size=N, conv_kernel=K, scan_segment=1)
     is_first = jnp.zeros((T, B), bool).at[2, 0].set(True)
     _, ys = core.apply(params, core.initialize_carry(B), xs, is_first)
-    _, ys_chunked = chunked.apply(params, core.initialize_carry(B), xs, is_first)
-    np.testing.assert_allclose(np.asarray(ys_chunked), np.asarray(ys), rtol=1e-12, atol=1e-12)
+    _, ys_segmented = segmented.apply(params, core.initialize_carry(B), xs, is_first)
+    np.testing.assert_allclose(np.asarray(ys_segmented), np.asarray(ys), rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="conv_kernel"):
         make_core("mamba", H, conv_kernel=0)
     with pytest.raises(ValueError, match="dt_min"):

@@ -130,5 +130,9 @@ def test_invalid_options_are_named():
         make_core("s5", 4, state_size=6, blocks=4)
     with pytest.raises(ValueError, match="r_min"):
         make_core("lru", 4, r_min=0.99, r_max=0.5)
-    with pytest.raises(ValueError, match="mode"):
-        make_core("s4d", 4, mode="fft")
+    for name in ("s4", "s4d", "hope"):  # the one check of convolutional.py
+        with pytest.raises(ValueError, match=r"mode must be one of \['auto', 'conv', 'scan'\], got 'fft'"):
+            make_core(name, 4, mode="fft")
+    for name in ("s5", "lru", "mamba"):
+        with pytest.raises(ValueError, match="scan_segment"):
+            make_core(name, 4, scan_segment=0)

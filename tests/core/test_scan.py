@@ -1,4 +1,4 @@
-"""The shared reset scan against a slow loop, with and without chunking, time-varying decays and carry-in."""
+"""The shared reset scan against a slow loop, with and without segments, time-varying decays and carry-in."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def _loop(a, b, is_first, h0):
 
 
 @pytest.mark.parametrize("schedule", ["associative", "sequential"])
-@pytest.mark.parametrize("chunk_size", [None, 4, 2])
-def test_reset_scan_matches_loop(chunk_size, schedule):
+@pytest.mark.parametrize("segment", [None, 4, 2])
+def test_reset_scan_matches_loop(segment, schedule):
     t, b, p = 12, 3, 5
     k1, k2, k3, k4 = jax.random.split(jax.random.key(0), 4)
     a = jax.random.uniform(k1, (t, b, p)) * jnp.exp(1j * jax.random.normal(k2, (t, b, p)))  # time-varying
@@ -31,7 +31,7 @@ def test_reset_scan_matches_loop(chunk_size, schedule):
     is_first = np.zeros((t, b), bool)
     is_first[[0, 5, 6], 0] = True
     is_first[t - 1, 1] = True
-    hs = reset_scan(a, bb, jnp.asarray(is_first), h0, chunk_size=chunk_size, schedule=schedule)
+    hs = reset_scan(a, bb, jnp.asarray(is_first), h0, segment=segment, schedule=schedule)
     np.testing.assert_allclose(hs, _loop(np.asarray(a), np.asarray(bb), is_first, h0), atol=1e-12)
 
 
@@ -63,8 +63,8 @@ def test_hand_example():
 def test_bad_shapes_raise():
     with pytest.raises(ValueError, match="is_first"):
         reset_scan(jnp.ones(3), jnp.ones((4, 2, 3)), jnp.zeros((4, 3), bool), jnp.zeros((2, 3)))
-    with pytest.raises(ValueError, match="chunk_size"):
-        reset_scan(jnp.ones(3), jnp.ones((5, 2, 3)), jnp.zeros((5, 2), bool), jnp.zeros((2, 3)), chunk_size=2,
+    with pytest.raises(ValueError, match="segment"):
+        reset_scan(jnp.ones(3), jnp.ones((5, 2, 3)), jnp.zeros((5, 2), bool), jnp.zeros((2, 3)), segment=2,
                    schedule="associative")
     with pytest.raises(ValueError, match="schedule"):
         reset_scan(jnp.ones(3), jnp.ones((5, 2, 3)), jnp.zeros((5, 2), bool), jnp.zeros((2, 3)), schedule="fft")
