@@ -244,7 +244,11 @@ class WorldModel(nn.Module):
         return self._latent_logits(self.prior_head, h)
 
     def _sample(self, key: Array, logits: Array) -> Array:
-        return sample_latent(key, logits, self.unimix).astype(self.dtype)
+        """One-hot z [..., G, K] in ``dtype``. ``sample_latent``'s straight-through value ``onehot + p - sg(p)`` is
+        one-hot only up to float32 rounding (1 - 6e-8), which would differ between the parallel and stepwise forms
+        wherever p does in its last bit; rounding the value (``+ sg(round(z) - z)``) keeps the gradient."""
+        z = sample_latent(key, logits, self.unimix)
+        return (z + sg(jnp.round(z) - z)).astype(self.dtype)
 
     # ----- observing -----
 
