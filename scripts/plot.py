@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from ssmrl.plotting import plot_runs
 
@@ -20,7 +22,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.labels and len(args.labels) != len(args.run_dirs):
         parser.error(f"--labels needs {len(args.run_dirs)} labels, got {len(args.labels)}")
-    print(plot_runs(args.run_dirs, args.out, args.labels, args.title))
+    missing = [d for d in args.run_dirs if not (Path(d) / "metrics.csv").is_file()]
+    if missing:
+        print(f"error: {missing[0]} holds no metrics.csv (not a run directory, or the run logged nothing)")
+        sys.exit(2)
+    try:
+        print(plot_runs(args.run_dirs, args.out, args.labels, args.title))
+    except (OSError, ValueError) as err:
+        print(f"error: cannot draw {args.out}: {err}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ action is the policy's own); after the step, where some episode was truncated, t
 callback sees the post-step carry (before any reset) and the final observations (e.g. PPO's ``V(final_obs)``).
 
 Episode statistics are reduced here and only here (:func:`episode_metrics`): the mean return and length of the
-episodes that ended in a trajectory, NaN when none did, and their count.
+episodes that ended in a trajectory, NaN when none did, and their count. :func:`make_evaluate_episodes` runs
+fresh environments until each has finished one episode (an evaluation that never stops mid-episode).
 """
 
 from __future__ import annotations
@@ -115,3 +116,40 @@ def episode_metrics(traj: Trajectory) -> dict[str, Array]:
     mean = lambda x: jnp.where(count > 0, (x.astype(jnp.float32) * done).sum() / denom, jnp.nan)
     return {"episode_return": mean(traj.episode_return), "episode_length": mean(traj.episode_length),
             "episodes": count}
+
+
+def make_evaluate_episodes(env: VecEnv, env_params: Any, policy: Policy, initial_carry: Callable[[int], Any],
+                           max_steps: int, block: int = 32) -> Callable:
+    """Build ``evaluate(key, params) -> metrics``: reset ``env.num_envs`` environments and act in blocks of
+    ``block`` steps until every environment has finished its first episode, or ``max_steps`` steps (rounded up to
+    whole blocks) have passed. Metrics (float32 scalars): ``episode_return`` and ``episode_length``, means over the
+    environments' first episodes (NaN if none finished), and ``episodes``, the number that finished."""
+    act = make_act(env, env_params, policy, block)
+    num_blocks = -(-max_steps // block)
+    num_envs = env.num_envs
+
+    def evaluate(key: Array, params: Any) -> dict[str, Array]:
+        key_reset, key_run = jax.random.split(key)
+        state = init_acting(key_reset, env, env_params, initial_carry(num_envs))
+        zeros = jnp.zeros((num_envs,), jnp.float32)
+
+        def cond(loop):
+            return (loop[0] < num_blocks) & ~jnp.all(loop[3])
+
+        def body(loop):
+            i, state, key, finished, ret, length = loop
+            key, key_block = jax.random.split(key)
+            state, traj = act(key_block, params, state)
+            done = traj.episode_done
+            first = done & (jnp.cumsum(done, axis=0) == 1) & ~finished[None]
+            ret = ret + jnp.where(first, traj.episode_return, 0.0).sum(0)
+            length = length + jnp.where(first, traj.episode_length, 0).sum(0).astype(jnp.float32)
+            return i + 1, state, key, finished | done.any(0), ret, length
+
+        _, _, _, finished, ret, length = jax.lax.while_loop(
+            cond, body, (jnp.int32(0), state, key_run, jnp.zeros((num_envs,), bool), zeros, zeros))
+        count = finished.sum().astype(jnp.float32)
+        mean = lambda x: jnp.where(count > 0, jnp.where(finished, x, 0.0).sum() / jnp.maximum(count, 1.0), jnp.nan)
+        return {"episode_return": mean(ret), "episode_length": mean(length), "episodes": count}
+
+    return evaluate

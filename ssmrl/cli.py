@@ -1,6 +1,11 @@
-"""What every training script shares: turn Hydra's composed config into a validated :class:`ssmrl.config.RunConfig`
-for one algorithm, build the environment, and hand both to the host loop; configuration mistakes become one line
-``config error: ...`` and exit status 2.
+"""What every training script shares: Hydra's composed config -> a validated :class:`ssmrl.config.RunConfig` for one
+algorithm -> the environment -> the host loop, in a run directory that is new (absent or empty) or holds the run to
+resume, locked against a second writer.
+
+Every user-facing failure is one unwrapped line and an exit status, never a traceback, and loses nothing saved:
+``config error: ...`` (2) for the configuration or a saved config that cannot be used; ``error: ...`` (2) for the
+run directory, damaged checkpoints, divergence or a disk that refuses writes; ``interrupted ...`` with the command
+that resumes (130) on Ctrl-C.
 
 ``ssmrl`` never imports ``envs``: a script passes the environment factory (``envs.make``) and the list of
 environment names (``envs.available``) in.
@@ -9,50 +14,158 @@ environment names (``envs.available``) in.
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from ssmrl.checkpoint import CheckpointError
 from ssmrl.config import ConfigError, RunConfig, run_config_from_dict, run_config_to_dict
+from ssmrl.runners.rundir import CONFIG_FILE, RunDirError, RunLock, resolve_mode
 
 
-def load_config(cfg: DictConfig, algo: type, available: Callable[[], list[str]], console: Console) -> RunConfig:
-    """The validated config; an existing ``run_dir/config.yaml`` (a run to resume) wins over the composed one."""
-    data = OmegaConf.to_container(cfg, resolve=True)
-    saved = Path(str(data.get("run_dir") or "")) / "config.yaml"
-    if data.get("run_dir") and saved.exists():
-        console.print(f"resuming {saved.parent} with its saved config (other overrides are ignored)", highlight=False)
-        data = {**OmegaConf.to_container(OmegaConf.load(saved)), "run_dir": data["run_dir"]}
-    suite = (data.get("env") or {}).get("suite")
-    tasks = [n.split("/", 1)[1] for n in available() if n.startswith(f"{suite}/")] if suite != "meta" else None
-    return run_config_from_dict(data, algo, valid_tasks=tasks or None)
-
-
-def run_script(cfg: DictConfig, algo: type, make_train: Callable, make_env: Callable[[str], tuple[Any, Any]],
-               available: Callable[[], list[str]]) -> None:
-    """The body of ``scripts/<algorithm>.py``: config -> env -> ``ssmrl.runners.host.train``."""
-    console = Console(soft_wrap=True)
-    logging.getLogger("absl").setLevel(logging.WARNING)  # orbax reports every checkpoint step at INFO
+def _saved_config(run_dir: Path) -> dict:
+    """The config a run saved; ConfigError if it is empty, not YAML or not a mapping."""
+    path = run_dir / CONFIG_FILE
     try:
-        run_cfg = load_config(cfg, algo, available, console)
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{path} is not valid YAML{where}; restore it or start a new run") from None
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"{path} is {'empty' if not data else 'not a mapping of config keys'}; restore it or "
+                          "start a new run")
+    return data
+
+
+def _one_line(message: str) -> str:
+    """A Hydra error message on one line: option lists joined by commas, search-path details dropped."""
+    parts: list[str] = []
+    listing = False
+    for line in message.splitlines():
+        text = line.strip()
+        if not text:
+            continue
+        if text.startswith(("Config search path", "See https://")):
+            break
+        if listing and line.startswith(("\t", " ")):
+            parts[-1] += (" " if parts[-1].endswith(":") else ", ") + text
+            continue
+        listing = text.endswith(":")
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def compose_config(config_dir: Path, config_name: str, overrides: list[str]) -> DictConfig:
+    """Hydra's composition of ``config_dir/<config_name>.yaml`` with command-line ``overrides``; every Hydra
+    error (unknown group option, unknown key, bad syntax, a group set to null) becomes one :class:`ConfigError`."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    groups = sorted(p.name for p in config_dir.iterdir() if p.is_dir())
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in groups and value.strip().lower() in ("", "null", "none"):
+            options = sorted(p.stem for p in (config_dir / key).glob("*.yaml"))
+            raise ConfigError(f"{override}: the group {key!r} needs one of its options; valid: {options}")
+    try:
+        with initialize_config_dir(config_dir=str(config_dir.absolute()), version_base="1.3"):
+            return compose(config_name, overrides=overrides)
+    except (HydraException, ValueError) as err:
+        raise ConfigError(f"{_bad_override(overrides)}{_one_line(str(err))}") from None
+
+
+def _bad_override(overrides: list[str]) -> str:
+    """``"<override>: "`` for the first override Hydra's grammar rejects on its own, else ``""``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for override in overrides:
         try:
+            parser.parse_overrides([override])
+        except Exception:  # the grammar's own exception types vary between Hydra versions
+            return f"{override}: "
+    return ""
+
+
+def load_config(cfg: DictConfig, algo: type, available: Callable[[], list[str]], console: Console
+                ) -> tuple[RunConfig, bool]:
+    """(validated config, resuming?). A directory that holds a run (``run_dir=`` pointing at it, or ``resume=``)
+    is resumed with the config saved there; other overrides are ignored."""
+    data = OmegaConf.to_container(cfg, resolve=True)
+    resume = data.pop("resume", None)
+    run_dir, resuming = resolve_mode(str(data.get("run_dir") or ""), None if resume is None else str(resume))
+    if resuming:
+        console.print(f"resuming {run_dir} with its saved config (other overrides are ignored)", highlight=False)
+        data = {**_saved_config(run_dir), "run_dir": str(run_dir)}
+    suite = (data.get("env") or {}).get("suite") if isinstance(data.get("env"), dict) else None
+    tasks = [n.split("/", 1)[1] for n in available() if n.startswith(f"{suite}/")] if suite != "meta" else None
+    return run_config_from_dict(data, algo, valid_tasks=tasks or None), resuming
+
+
+def resume_command(run_dir: str | Path) -> str:
+    """The command line that resumes ``run_dir`` with the script that is running."""
+    return f"python {shlex.quote(sys.argv[0])} resume={shlex.quote(str(run_dir))}"
+
+
+def run_script(config_dir: Path, config_name: str, algo: type, make_train: Callable,
+               make_env: Callable[[str], tuple[Any, Any]], available: Callable[[], list[str]],
+               argv: list[str] | None = None, usage: str = "") -> None:
+    """The body of ``scripts/<algorithm>.py``: Hydra overrides (``argv``, default ``sys.argv[1:]``) -> config ->
+    env -> ``ssmrl.runners.host.train``; exits with a one-line message on failure."""
+    from ssmrl.runners.host import Diverged, Interrupted, train
+
+    argv = sys.argv[1:] if argv is None else argv
+    console = Console(soft_wrap=True)
+    if any(a in ("-h", "--help") for a in argv):
+        groups = {p.name: sorted(q.stem for q in p.glob("*.yaml")) for p in sorted(config_dir.iterdir())
+                  if p.is_dir()}
+        console.print(usage.strip() + "\n\nconfig groups (choose with group=option): " +
+                      "; ".join(f"{g}: {', '.join(o)}" for g, o in groups.items()), highlight=False)
+        return
+    logging.getLogger("absl").setLevel(logging.WARNING)  # orbax reports every checkpoint step at INFO
+    run_dir = None
+    try:
+        try:
+            cfg = compose_config(config_dir, config_name, argv)
+            run_cfg, resuming = load_config(cfg, algo, available, console)
             env, env_params = make_env(run_cfg.env.env_id)
-        except ValueError as err:
-            raise ConfigError(f"env.task: {err}") from None
-    except ConfigError as err:
-        console.print(f"[red]config error:[/red] {err}", highlight=False)
+        except ConfigError as err:
+            console.print(f"[red]config error:[/red] {err}", highlight=False)
+            sys.exit(2)
+        except ValueError as err:  # the env factory rejects a task
+            console.print(f"[red]config error:[/red] env.task: {err}", highlight=False)
+            sys.exit(2)
+        if run_cfg.runner.distributed:
+            import jax
+
+            jax.distributed.initialize()  # reads the cluster from the environment (SLURM, Open MPI, TPU, ...)
+        run_dir = Path(run_cfg.run_dir)
+        with RunLock(run_dir):
+            if not resuming:
+                console.print(f"new run in {run_dir}", highlight=False)
+                OmegaConf.save(OmegaConf.create(run_config_to_dict(run_cfg)), run_dir / CONFIG_FILE)
+            train(run_cfg, make_train, env, env_params, run_dir, console=console)
+    except (RunDirError, CheckpointError, Diverged) as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False)
         sys.exit(2)
-    if run_cfg.runner.distributed:
-        import jax
-
-        jax.distributed.initialize()  # reads the cluster from the environment (SLURM, Open MPI, TPU, ...)
-    from ssmrl.runners.host import train
-
-    run_dir = Path(run_cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(run_config_to_dict(run_cfg)), run_dir / "config.yaml")
-    train(run_cfg, make_train, env, env_params, run_dir, console=console)
+    except OSError as err:
+        where = f" {err.filename}" if err.filename else (f" in {run_dir}" if run_dir else "")
+        console.print(f"[red]error:[/red] cannot write{where}: {err.strerror or err}; nothing saved before was "
+                      "changed", highlight=False)
+        sys.exit(2)
+    except Interrupted as err:
+        hint = f"; resume with: {resume_command(run_dir)}" if err.update else "; nothing was saved"
+        console.print(f"{err}{hint}", highlight=False)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        saved = run_dir is not None and (run_dir / CONFIG_FILE).exists()
+        hint = f"; resume with: {resume_command(run_dir)}" if saved else ""
+        console.print(f"interrupted before training started{hint}", highlight=False)
+        sys.exit(130)

@@ -79,7 +79,7 @@ class RunnerConfig:
     checkpoint_every: int = 50
     max_checkpoints: int = 2
     eval_envs: int = 64
-    eval_steps: int = 256
+    eval_steps: int = 5000
     eval_greedy: bool = True
     distributed: bool = False
 

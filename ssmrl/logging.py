@@ -5,7 +5,8 @@ an algorithm reports, resumable.
 metrics, the seed statistics the host loop adds, ``sps``, ``wall_s``) and stay fixed for the run, across resumes
 (a key that appears later is reported once and not written). A value of ``None`` (nothing to report, e.g. no
 episode ended) is an empty cell; a non-finite value is written as ``nan`` / ``inf`` so that divergence is
-visible. Tensorboard gets every key under ``train/`` (per-seed returns under ``seeds/``) against ``env_steps``.
+visible (tensorboard skips them). Tensorboard gets every key under ``train/`` (per-seed returns under ``seeds/``)
+against ``env_steps``.
 On resume from update ``u`` the rows after ``u`` are dropped and tensorboard purges events after ``u``.
 """
 
@@ -75,8 +76,8 @@ class RunLogger:
         if self._tb is not None:
             step = int(row.get("env_steps") or update)
             for key, value in row.items():
-                if key in ("update", "env_steps", "wall_s") or value is None:
-                    continue
+                if key in ("update", "env_steps", "wall_s") or value is None or not math.isfinite(value):
+                    continue  # non-finite values are in metrics.csv as nan / inf
                 tag = f"seeds/{key}" if key.startswith("return_seed") else f"train/{key}"
                 self._tb.add_scalar(tag, float(value), step)
 

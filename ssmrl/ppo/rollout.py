@@ -39,6 +39,18 @@ def init_rollout_state(key: Array, net, env: VecEnv, env_params: Any) -> ActingS
     return init_acting(key, env, env_params, net.initialize_carry(env.num_envs))
 
 
+def make_policy(net, greedy: bool = False):
+    """The acting policy of the actor-critic ``net``: ``policy(params, carry, obs, is_first, key) -> (carry,
+    action, {"log_prob", "value"})``; ``greedy`` takes the distribution's mode instead of sampling."""
+
+    def policy(params, carry, obs, is_first, key):
+        carry, dist, value = net.apply(params, carry, obs, is_first, method="step")
+        action = dist.mode() if greedy else dist.sample(seed=key)
+        return carry, action, {"log_prob": dist.log_prob(action), "value": value}
+
+    return policy
+
+
 def make_rollout(net, env: VecEnv, env_params: Any, num_steps: int, chunk_len: int | None = None,
                  greedy: bool = False) -> Callable:
     """Build ``rollout(key, params, state: ActingState) -> (state, Rollout)`` over ``num_steps`` steps of
@@ -48,10 +60,7 @@ def make_rollout(net, env: VecEnv, env_params: Any, num_steps: int, chunk_len: i
     if num_steps % chunk_len:
         raise ValueError(f"chunk_len={chunk_len} must divide num_steps={num_steps}")
 
-    def policy(params, carry, obs, is_first, key):
-        carry, dist, value = net.apply(params, carry, obs, is_first, method="step")
-        action = dist.mode() if greedy else dist.sample(seed=key)
-        return carry, action, {"log_prob": dist.log_prob(action), "value": value}
+    policy = make_policy(net, greedy)
 
     def bootstrap(params, carry, final_obs):
         not_first = jnp.zeros(jax.tree.leaves(final_obs)[0].shape[:1], bool)

@@ -17,13 +17,13 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from ssmrl.acting import ActingState, episode_metrics
+from ssmrl.acting import ActingState, episode_metrics, make_evaluate_episodes
 from ssmrl.config import RunConfig
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
 from ssmrl.ppo.config import PPOConfig
 from ssmrl.ppo.losses import LossTerms, compute_gae, ppo_loss
 from ssmrl.ppo.networks import ActorCritic, make_actor_critic
-from ssmrl.ppo.rollout import init_rollout_state, make_rollout
+from ssmrl.ppo.rollout import init_rollout_state, make_policy, make_rollout
 
 Array = jax.Array
 
@@ -82,8 +82,9 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
     Returns ``(init, update, evaluate)``: ``init(key) -> TrainState``; ``update(state) -> (state, metrics)`` with
     metrics a dict of float32 scalars (episode_return, episode_length, episodes, loss, policy_loss, value_loss,
     entropy, approx_kl, clip_frac, grad_norm, lr, env_steps); ``evaluate(key, state) -> metrics`` (episode_return,
-    episode_length, episodes) runs ``cfg.runner.eval_envs`` fresh environments for ``cfg.runner.eval_steps`` steps
-    with the current policy (greedy if ``runner.eval_greedy``). All are pure and jittable and vmap over seeds.
+    episode_length, episodes) runs ``cfg.runner.eval_envs`` fresh environments with the current policy (greedy if
+    ``runner.eval_greedy``) until each has finished one episode (at most ``cfg.runner.eval_steps`` steps).
+    All are pure and jittable and vmap over seeds.
     """
     algo = cfg.algo
     net, vec = make_network(cfg, env, env_params)
@@ -155,12 +156,11 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
         return new_state, jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), metrics)
 
     run = cfg.runner
-    eval_vec = VecEnv(EpisodeStats(env), max(run.eval_envs, 1))
-    eval_rollout = make_rollout(net, eval_vec, env_params, run.eval_steps, greedy=run.eval_greedy)
+    eval_episodes = make_evaluate_episodes(VecEnv(EpisodeStats(env), max(run.eval_envs, 1)), env_params,
+                                           make_policy(net, greedy=run.eval_greedy), net.initialize_carry,
+                                           run.eval_steps)
 
     def evaluate(key: Array, state: TrainState) -> dict[str, Array]:
-        key_reset, key_run = jax.random.split(key)
-        _, ro = eval_rollout(key_run, state.params, init_rollout_state(key_reset, net, eval_vec, env_params))
-        return episode_metrics(ro.trajectory)
+        return eval_episodes(key, state.params)
 
     return init, update, evaluate

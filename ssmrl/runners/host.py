@@ -8,9 +8,15 @@ nothing else of the algorithm. Every metric key becomes a ``metrics.csv`` column
 The episode statistics of the shared acting module (``episode_return``, ``episode_length``, ``episodes``) are
 also reduced over seeds here: a seed counts for an update only if one of its episodes ended in it.
 
-Resume: call :func:`train` again on the same ``run_dir`` with the same config; it restores the latest checkpoint
-and continues with bit-identical results to an uninterrupted run (``update`` is the same compiled program and the
-state holds every PRNG key, env state and carry).
+Resume: call :func:`train` again on the same ``run_dir`` with the same config; it restores the newest intact
+checkpoint (falling back past damaged ones, with a warning) and continues with bit-identical results to an
+uninterrupted run (``update`` is the same compiled program and the state holds every PRNG key, env state and
+carry). A run that is already complete is left as it is.
+
+Failures end the loop with an exception whose message is one line, and lose nothing saved: :class:`Diverged` at
+the first update with a non-finite metric or state (its rows are logged, written as ``nan``; no checkpoint of it
+is saved, so the newest checkpoint is the last finite one); :class:`Interrupted` on Ctrl-C, after saving the
+state of the last completed call.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import jax
 import numpy as np
 from rich.console import Console
 
-from ssmrl.checkpoint import Checkpointer
+from ssmrl.checkpoint import Checkpointer, CheckpointError
 from ssmrl.config import RunConfig
 from ssmrl.logging import RunLogger
 from ssmrl.plotting import plot_runs
@@ -34,6 +40,31 @@ from ssmrl.runners.fused import make_fused_runner, seed_keys
 from ssmrl.runners.progress import ProgressReporter
 
 EPISODE_KEYS = ("episode_return", "episode_length")
+
+
+class Diverged(RuntimeError):
+    """A metric or the state became non-finite; ``update`` is the first update where it did."""
+
+    def __init__(self, message: str, update: int):
+        super().__init__(message)
+        self.update = update
+
+
+class Interrupted(RuntimeError):
+    """Ctrl-C; ``update`` is the last update whose state was saved (0: nothing)."""
+
+    def __init__(self, message: str, update: int):
+        super().__init__(message)
+        self.update = update
+
+
+def first_non_finite(rows: list[dict], first_update: int) -> tuple[int, str] | None:
+    """(update, key) of the first non-finite value in logged rows (None means "nothing to report", not NaN)."""
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            if value is not None and not np.isfinite(value):
+                return first_update + i, key
+    return None
 
 
 @dataclass
@@ -98,46 +129,89 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
     num_updates, steps = algo.num_updates, algo.steps_per_update
     per_call = max(1, min(cfg.runner.updates_per_call, num_updates))
     ckpt_every = -(-cfg.runner.checkpoint_every // per_call) * per_call
+    ckpt = Checkpointer(run_dir / "checkpoints", cfg.runner.max_checkpoints)
+    saved_step = ckpt.latest_step() or 0
+    if saved_step > num_updates:
+        raise CheckpointError(f"{run_dir} holds a checkpoint at update {saved_step}, beyond this config's "
+                              f"{num_updates} updates: it belongs to another configuration; use a new run_dir")
+    if saved_step == num_updates and (run_dir / "summary.json").exists():
+        ckpt.close()
+        return _completed(run_dir, num_updates, console)
     init, update, evaluate = make_train(cfg, env, env_params)
     console.print(f"compiling {cfg.model.name} on {cfg.env.env_id}: up to {per_call} updates x {cfg.num_seeds} "
                   "seed(s) per call ...", highlight=False)
     runner, state = make_fused_runner(init, update, evaluate, seed_keys(cfg.seed, cfg.num_seeds), per_call, devices)
     console.print(f"compiled in {runner.compile_s:.1f} s; {num_updates} updates of {steps} env steps per seed"
                   f"{f' on {len(runner.devices)} devices' if len(runner.devices) > 1 else ''}", highlight=False)
-    ckpt = Checkpointer(run_dir / "checkpoints", cfg.runner.max_checkpoints)
-    done = ckpt.latest_step() or 0
-    if done > num_updates:
-        raise ValueError(f"{run_dir} holds a checkpoint at update {done}, beyond this config's {num_updates} "
-                         "updates: it belongs to another configuration; use a new run_dir")
-    if done:
-        state = ckpt.restore(done, state)
+    done = 0
+    restored = ckpt.restore_latest(state, warn=lambda msg: console.print(msg, highlight=False))
+    if restored is not None:
+        done, state = restored
         console.print(f"resumed from checkpoint at update {done} in {run_dir}", highlight=False)
-    start_done = done
+    start_done = saved = done
     logger = RunLogger(run_dir, cfg.logger, start_update=done)
     wall_before = logger.last_logged("wall_s")
     wall_before = 0.0 if np.isnan(wall_before) else wall_before
     logger.log_scalar("perf/compile_s", runner.compile_s, done * steps)
     last_return, sps, train_s = logger.last_logged("episode_return"), 0.0, 0.0
-    with ProgressReporter(cfg.logger.progress, console, f"{cfg.model.name} {cfg.env.task}", num_updates,
-                          steps) as progress:
-        progress.update(done, sps, last_return)
-        while done < num_updates and (stop_after is None or done < stop_after):
-            n = min(per_call, num_updates - done)
-            t0 = time.perf_counter()
-            state, metrics = runner.run(state, n)
-            metrics = {k: v[:n] for k, v in jax.device_get(metrics).items()}
-            dt = time.perf_counter() - t0
-            train_s += dt
-            sps = n * steps * cfg.num_seeds / dt
-            for i, row in enumerate(rows_from_metrics(metrics, sps)):
-                row["wall_s"] = wall_before + time.perf_counter() - start_time
-                logger.log(done + i + 1, row)
-                last_return = row["episode_return"] if row.get("episode_return") is not None else last_return
-            done += n
-            logger.flush()
-            if done % ckpt_every == 0 or done == num_updates:
-                ckpt.save(done, state)
-            progress.update(done, sps, last_return)
+    try:
+        try:
+            with ProgressReporter(cfg.logger.progress, console, f"{cfg.model.name} {cfg.env.task}", num_updates,
+                                  steps) as progress:
+                progress.update(done, sps, last_return)
+                while done < num_updates and (stop_after is None or done < stop_after):
+                    n = min(per_call, num_updates - done)
+                    t0 = time.perf_counter()
+                    new_state, metrics = runner.run(state, n)
+                    metrics = {k: v[:n] for k, v in jax.device_get(metrics).items()}
+                    dt = time.perf_counter() - t0
+                    train_s += dt
+                    sps = n * steps * cfg.num_seeds / dt
+                    rows = rows_from_metrics(metrics, sps)
+                    for i, row in enumerate(rows):
+                        row["wall_s"] = wall_before + time.perf_counter() - start_time
+                        logger.log(done + i + 1, row)
+                        last_return = row["episode_return"] if row.get("episode_return") is not None else last_return
+                    logger.flush()
+                    bad = first_non_finite(rows, done + 1)
+                    if bad is not None:
+                        raise Diverged(f"diverged at update {bad[0]}: {bad[1]} is not finite; {_kept(saved)}; lower "
+                                       "algo.lr or check the environment's rewards, then start a new run", bad[0])
+                    state, done = new_state, done + n
+                    if done % ckpt_every == 0 or done == num_updates:
+                        try:
+                            ckpt.save(done, state)
+                        except CheckpointError as err:
+                            raise Diverged(f"diverged by update {done}: {err}; {_kept(saved)}", done) from None
+                        saved = done
+                    progress.update(done, sps, last_return)
+        except KeyboardInterrupt:
+            if done > saved:
+                try:
+                    ckpt.save(done, state)
+                    saved = done
+                except (CheckpointError, OSError):
+                    pass
+            raise Interrupted(f"interrupted at update {done}/{num_updates}; saved up to update {saved}",
+                              saved) from None
+    except BaseException:
+        logger.close()
+        ckpt.close()
+        raise
+    try:
+        return _finish(cfg, runner, state, logger, ckpt, run_dir, console, done, start_done, last_return, train_s,
+                       wall_before, start_time)
+    except KeyboardInterrupt:
+        logger.close()
+        ckpt.close()
+        raise Interrupted(f"interrupted after update {done}/{num_updates}, while evaluating; saved up to update "
+                          f"{saved}", saved) from None
+
+
+def _finish(cfg, runner, state, logger, ckpt, run_dir, console, done, start_done, last_return, train_s, wall_before,
+            start_time) -> RunResult:
+    """Final evaluation, curve and summary of a run that stopped at update ``done``."""
+    num_updates, steps = cfg.algo.num_updates, cfg.algo.steps_per_update
     eval_metrics: dict = {}
     if done == num_updates and cfg.runner.eval_envs > 0 and runner.evaluate is not None:
         keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1), cfg.num_seeds)
@@ -159,3 +233,18 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
                   f"{'-' if eval_return is None else f'{eval_return:.3f}'}, {result.sps:,.0f} steps/s, "
                   f"wall {result.wall_s:.0f} s -> {run_dir}", highlight=False)
     return result
+
+
+def _kept(saved: int) -> str:
+    return (f"the newest checkpoint is the last finite one (update {saved})" if saved else
+            "no checkpoint was saved before it")
+
+
+def _completed(run_dir: Path, num_updates: int, console: Console) -> RunResult:
+    """A run whose last update is saved and summarised: report it, touch nothing."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    console.print(f"run in {run_dir} is already complete ({num_updates} updates); nothing to do", highlight=False)
+    return RunResult(state=None, final_return=summary.get("final_return", float("nan")),
+                     eval_return=summary.get("eval_return"), eval_metrics=summary.get("eval_metrics", {}),
+                     wall_s=summary.get("wall_s", 0.0), compile_s=summary.get("compile_s", 0.0),
+                     sps=summary.get("sps", 0.0), updates=num_updates)

@@ -42,3 +42,24 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
     assert _rows(tmp_path / "killed") == _rows(tmp_path / "full")
     assert full.eval_return == resumed.eval_return
     assert (tmp_path / "full" / "summary.json").exists() and list((tmp_path / "full" / "tb").iterdir())
+
+
+def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+    from rich.console import Console
+
+    cfg = ppo_run_config({**CFG, "runner": {**CFG["runner"], "checkpoint_every": 2}, "num_seeds": 1})
+    env, env_params = envs.make("popgym/RepeatFirstEasy")
+    full = train(cfg, make_train, env, env_params, tmp_path / "full")
+    train(cfg, make_train, env, env_params, tmp_path / "killed", stop_after=6)  # checkpoints 4 and 6 kept
+    # Flip one byte in the largest data file of checkpoint 6.
+    files = [p for p in (tmp_path / "killed" / "checkpoints" / "6").rglob("*") if p.is_file() and p.parent.name == "d"]
+    victim = max(files, key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    console = Console(record=True, width=200)
+    resumed = train(cfg, make_train, env, env_params, tmp_path / "killed", console=console)
+    text = console.export_text()
+    assert "skipped checkpoint 6" in text and "damaged" in text and "resumed from checkpoint at update 4" in text
+    jax.tree.map(np.testing.assert_array_equal, full.state, resumed.state)
+    assert _rows(tmp_path / "killed") == _rows(tmp_path / "full")

@@ -1,0 +1,259 @@
+"""Runs never lose data and never end in a traceback. Each case a new user hit, reproduced through the scripts (as
+subprocesses where the exit status and the printed line matter): a one-line message naming the bad value or path,
+exit status 2 (130 for Ctrl-C, with the command that resumes; 0 for a correct resume), no traceback, and files that
+existed before the command byte-identical after it."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEBUG = ["experiment=debug", "logger.progress=false", "logger.plot=false"]
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "COLUMNS": "80"}
+
+
+def _script(name, *args, cwd, timeout=600):
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` but run locks (an empty ``.lock`` a run creates to hold its directory)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != ".lock"}
+
+
+def _assert_one_line_error(proc, *words, status=2):
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == status, out
+    assert "Traceback" not in out, out
+    lines = [line for line in out.splitlines() if "error" in line.lower()]
+    assert len(lines) == 1, out  # one line, not wrapped at 80 columns although COLUMNS=80
+    for word in words:
+        assert word in lines[0], out
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One complete debug run (8 updates, checkpoints at 4 and 8), copied by the tests that damage it."""
+    root = tmp_path_factory.mktemp("finished")
+    proc = _script("ppo.py", *DEBUG, "runner.max_checkpoints=3", "run_dir=run", cwd=root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root / "run"
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "run"
+    shutil.copytree(run, dest, ignore=shutil.ignore_patterns(".lock"))
+    return dest
+
+
+# --- run directories -------------------------------------------------------------------------------------------
+
+def test_non_empty_directory_is_refused_and_untouched(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "metrics.csv").write_text("data\n")
+    before = _snapshot(tmp_path)
+    _assert_one_line_error(_script("ppo.py", *DEBUG, "run_dir=d", cwd=tmp_path), "run_dir d", "not empty")
+    assert _snapshot(tmp_path) == before
+
+
+def test_empty_run_dir_is_refused_and_writes_nothing(tmp_path):
+    _assert_one_line_error(_script("ppo.py", *DEBUG, "run_dir=", cwd=tmp_path), "run_dir", "empty")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_second_writer_is_refused(tmp_path):
+    run_dir = tmp_path / "busy"
+    run_dir.mkdir()
+    with open(run_dir / ".lock", "w") as lock:  # another process holding the run directory
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _assert_one_line_error(_script("ppo.py", *DEBUG, f"run_dir={run_dir}", cwd=tmp_path), "in use")
+    assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]
+
+
+def test_mistyped_resume_does_not_start_a_run(tmp_path):
+    _assert_one_line_error(_script("ppo.py", "resume=outputs/typo", cwd=tmp_path), "resume=outputs/typo",
+                           "does not exist")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (["+algo.lrr=1"], ["algo.lrr", "valid keys"]),
+    (["model=null"], ["model=null", "s5", "gru"]),
+    (["model=s6"], ["model/s6", "s5"]),
+    (["algo.vf_coef=-5"], ["algo.vf_coef", "-5"]),
+    (["algo.max_grad_norm=-1"], ["algo.max_grad_norm", "-1"]),
+    (["run_dir=f/run"], ["run_dir f/run", "its parent f is a file"]),
+])
+def test_config_errors_leave_no_stray_files(tmp_path, overrides, words):
+    (tmp_path / "f").write_text("a file\n")
+    before = _snapshot(tmp_path)
+    _assert_one_line_error(_script("ppo.py", *DEBUG, "run_dir=new", *overrides, cwd=tmp_path), *words)
+    assert _snapshot(tmp_path) == before and not (tmp_path / "new").exists()
+
+
+def test_plot_of_a_missing_run_is_one_line(tmp_path):
+    _assert_one_line_error(_script("plot.py", "/nonexistent", cwd=tmp_path), "/nonexistent")
+
+
+# --- saved state that is damaged or does not fit ------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, words", [
+    ("", ["config.yaml", "empty"]),
+    ("model: [unclosed\n", ["config.yaml", "not valid YAML"]),
+])
+def test_unusable_saved_config(finished_run, tmp_path, text, words):
+    run = _copy(finished_run, tmp_path)
+    (run / "config.yaml").write_text(text)
+    before = _snapshot(tmp_path)
+    _assert_one_line_error(_script("ppo.py", f"resume={run}", cwd=tmp_path), *words)
+    assert _snapshot(tmp_path) == before
+
+
+def test_saved_config_edited_to_another_width(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path)
+    (run / "summary.json").unlink()  # not complete: it must restore
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("d_model: 16", "d_model: 24"))
+    before = _snapshot(tmp_path)
+    _assert_one_line_error(_script("ppo.py", f"resume={run}", cwd=tmp_path), "no usable checkpoint",
+                           "not matching this config")
+    assert _snapshot(tmp_path) == before
+
+
+def test_every_checkpoint_damaged(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path)
+    (run / "summary.json").unlink()
+    for data in (run / "checkpoints").rglob("*"):
+        if data.is_file() and data.parent.name == "d":
+            data.write_bytes(data.read_bytes()[: len(data.read_bytes()) // 2])  # truncated
+    before = _snapshot(tmp_path)
+    _assert_one_line_error(_script("ppo.py", f"resume={run}", cwd=tmp_path), "no usable checkpoint")
+    assert _snapshot(tmp_path) == before
+
+
+def test_finished_run_is_left_as_it_is(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path)
+    before = _snapshot(run)
+    proc = _script("ppo.py", f"resume={run}", cwd=tmp_path)
+    assert proc.returncode == 0 and "already complete" in proc.stdout, proc.stdout + proc.stderr
+    assert "compiling" not in proc.stdout
+    assert _snapshot(run) == before
+
+
+# --- divergence, interrupts, disks -----------------------------------------------------------------------------
+
+def test_divergence_stops_with_the_update_and_keeps_a_finite_checkpoint(tmp_path):
+    from ssmrl.checkpoint import Checkpointer
+    from ssmrl.config import run_config_from_dict
+    from ssmrl.ppo.config import PPOConfig
+    from ssmrl.ppo.train import make_train
+
+    proc = _script("ppo.py", *DEBUG, "algo.lr=30", "algo.total_timesteps=20480", "runner.updates_per_call=1",
+                   "runner.checkpoint_every=1", "runner.max_checkpoints=2", "run_dir=div", cwd=tmp_path)
+    line = _assert_one_line_error(proc, "diverged at update", "is not finite", "last finite one")
+    update = int(line.split("diverged at update ")[1].split(":")[0])
+    metrics = (tmp_path / "div" / "metrics.csv").read_text().splitlines()
+    assert len(metrics) == 1 + update and "nan" in metrics[-1].split(",")  # NaN written as nan, not empty
+    # The newest checkpoint is the update before: finite and restorable (its digest matches).
+    import envs
+
+    cfg = run_config_from_dict(json.loads(json.dumps(_yaml(tmp_path / "div" / "config.yaml"))), PPOConfig)
+    env, env_params = envs.make(cfg.env.env_id)
+    init = make_train(cfg, env, env_params)[0]
+    like = jax.tree.map(lambda x: x[None], jax.jit(init)(jax.random.PRNGKey(0)))
+    step, state = Checkpointer(tmp_path / "div" / "checkpoints").restore_latest(like)
+    assert step == update - 1
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.params))
+
+
+def _yaml(path):
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def test_ctrl_c_saves_says_how_to_resume_and_resume_finishes(tmp_path):
+    args = [sys.executable, str(ROOT / "scripts" / "ppo.py"), "experiment=debug", "algo.total_timesteps=81920",
+            "runner.updates_per_call=2", "runner.checkpoint_every=1000", "run_dir=run"]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if ": update 0/320" in line:  # the training loop has started
+            time.sleep(1.0)  # a few calls of training (all 320 take several seconds)
+            proc.send_signal(signal.SIGINT)
+            break
+    out = "".join(lines) + proc.stdout.read()
+    proc.wait(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in out, out
+    assert "interrupted" in out and f"resume with: python {ROOT / 'scripts' / 'ppo.py'} resume=run" in out
+    saved = out.split("saved up to update ")[1].split(";")[0]
+    assert int(saved) >= 2 and (tmp_path / "run" / "checkpoints" / saved).is_dir()
+    resumed = _script("ppo.py", "resume=run", cwd=tmp_path)
+    assert resumed.returncode == 0 and f"resumed from checkpoint at update {saved}" in resumed.stdout
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 1 + 320
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    # Timings span both sessions: wall time keeps counting; steps/s counts only the updates of the resumed session.
+    first_wall = float(rows[int(saved)].split(",")[rows[0].split(",").index("wall_s")])
+    assert summary["wall_s"] > first_wall and summary["sps"] > 0
+
+
+def test_full_disk_is_one_line_and_keeps_saved_files(tmp_path, monkeypatch, capsys):
+    import envs
+    from ssmrl import checkpoint, cli
+    from ssmrl.ppo.config import PPOConfig
+    from ssmrl.ppo.train import make_train
+
+    def full(self, step, state):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.directory / str(step)))
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "save", full)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run_script(ROOT / "configs", "ppo", PPOConfig, make_train, envs.make, envs.available,
+                       argv=[*DEBUG, "runner.eval_envs=0", "run_dir=run"])
+    assert exit_info.value.code == 2
+    out = capsys.readouterr().out
+    assert "No space left on device" in out and "Traceback" not in out
+    assert (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_cartpole_evaluation_runs_until_episodes_end(tmp_path):
+    # CartPole episodes last up to 500 steps; evaluation runs until every environment has finished one.
+    proc = _script("ppo.py", "env=gymnax", "env.task=CartPole-v1", "algo.total_timesteps=4096",
+                   "logger.progress=false", "logger.plot=false", "run_dir=run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert np.isfinite(summary["eval_return"]) and summary["eval_metrics"]["episodes"] == 64
+    assert "eval nan" not in proc.stdout
+
+
+def test_plain_output_when_not_a_terminal(tmp_path):
+    proc = _script("ppo.py", "experiment=debug", "logger.plot=false", "run_dir=run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[1].startswith("compiling")                      # said before the compile starts
+    progress = [line for line in lines if ": update " in line]
+    assert progress and progress[-1].startswith("s5 RepeatFirstEasy: update 8/8")
+    assert "\x1b[" not in proc.stdout and "\r" not in proc.stdout  # no control characters in a log file
