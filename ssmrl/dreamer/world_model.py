@@ -14,7 +14,7 @@ flags. The model, for every step ``t``::
 The carry (:class:`WMCarry`) is the stack's carry plus ``z``, the latest latent (``z_{t-1}`` for the next step;
 zeros initially), so ``observe`` continues exactly across calls. Sampling keys: ``observe(key, ...)`` uses
 ``jax.random.split(key, T)[t]`` for step ``t`` in both modes, so it equals a scan of ``observe_step`` over those
-keys.
+keys. Latent samples are exactly one-hot in value, with straight-through gradients.
 
 Observations: ``Box`` of rank 3 is an image (``ssmrl.nets.conv``; scaled ``obs / image_scale - image_shift``,
 MSE decoder); other ``Box`` shapes are vectors (symlog, MLP; symlog-MSE decoder); ``Discrete`` /
@@ -154,8 +154,10 @@ class WorldModel(nn.Module):
     Attributes:
       obs_spec, action_spec: ``space_spec`` of the observation / action space.
       stack: the sequence core (``ModelConfig.make_stack()`` or any core of the interface); its d_model is H.
-      groups, classes: latent shape G x K. hidden, mlp_layers: width and depth of the MLPs (encoder, decoder,
-        heads; the prior and posterior heads use one hidden layer). reward_bins, reward_low, reward_high: the
+      groups, classes: latent shape G x K. hidden, mlp_layers: width and depth of the MLPs (vector / discrete
+        encoder, decoder, reward and continue heads; ``mlp_layers=0`` makes each one dense layer, the encoder the
+        identity); the prior head and the recurrent posterior head have one hidden layer, the S4WM posterior is
+        one dense layer on the embedding. reward_bins, reward_low, reward_high: the
         two-hot bins (``symlog_bins``). unimix: uniform mix of the latent categoricals. posterior: "s4wm" or
         "recurrent". cnn_depth, cnn_min_res: the image encoder / decoder. image_scale, image_shift: an image
         observation is modelled as ``obs / image_scale - image_shift`` (1, 0 for MinAtar's 0/1 planes; 255, 0.5 for
