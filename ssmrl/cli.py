@@ -147,11 +147,16 @@ def run_script(config_dir: Path, config_name: str, algo: type, make_train: Calla
 
             jax.distributed.initialize()  # reads the cluster from the environment (SLURM, Open MPI, TPU, ...)
         run_dir = Path(run_cfg.run_dir)
+        if hasattr(run_cfg.algo, "describe"):
+            console.print(run_cfg.algo.describe(), highlight=False)
         with RunLock(run_dir):
             if not resuming:
                 console.print(f"new run in {run_dir}", highlight=False)
                 OmegaConf.save(OmegaConf.create(run_config_to_dict(run_cfg)), run_dir / CONFIG_FILE)
             train(run_cfg, make_train, env, env_params, run_dir, console=console)
+    except ConfigError as err:  # raised by make_train when the environment does not fit the algorithm's settings
+        console.print(f"[red]config error:[/red] {err}", highlight=False)
+        sys.exit(2)
     except (RunDirError, CheckpointError, Diverged) as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)
         sys.exit(2)

@@ -105,6 +105,15 @@ def rows_from_metrics(metrics: dict[str, np.ndarray], sps: float) -> list[dict[s
     return rows
 
 
+def state_size(state: Any, num_seeds: int) -> str:
+    """"state <MB> per seed (<largest fields>)": what the training state holds on the device."""
+    mb = lambda tree: sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree)) / num_seeds / 2**20
+    fields = getattr(state, "__dataclass_fields__", {})
+    parts = sorted(((mb(getattr(state, f)), f) for f in fields), reverse=True)[:3]
+    detail = ", ".join(f"{name} {size:.1f}" for size, name in parts if size >= 0.05)
+    return f"state {mb(state):.1f} MB per seed" + (f" ({detail})" if detail else "")
+
+
 def _mean_over_seeds(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     """Evaluation metrics (dict of [S]) -> means; episode keys over the seeds where an episode ended (NaN if none)."""
     ended = metrics["episodes"] > 0 if "episodes" in metrics else np.ones_like(next(iter(metrics.values())), bool)
@@ -142,7 +151,8 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
                   "seed(s) per call ...", highlight=False)
     runner, state = make_fused_runner(init, update, evaluate, seed_keys(cfg.seed, cfg.num_seeds), per_call, devices)
     console.print(f"compiled in {runner.compile_s:.1f} s; {num_updates} updates of {steps} env steps per seed"
-                  f"{f' on {len(runner.devices)} devices' if len(runner.devices) > 1 else ''}", highlight=False)
+                  f"{f' on {len(runner.devices)} devices' if len(runner.devices) > 1 else ''}; "
+                  f"{state_size(state, cfg.num_seeds)}", highlight=False)
     done = 0
     restored = ckpt.restore_latest(state, warn=lambda msg: console.print(msg, highlight=False))
     if restored is not None:

@@ -1,0 +1,116 @@
+"""The Dreamer algorithm's own typed schema: every ``algo.*`` key of ``configs/algo/dreamer.yaml``, the sizes
+derived from them, and their checks.
+
+One ratio, defined here and only here: ``train_ratio`` = replayed env steps per collected env step (DreamerV3's
+``train_ratio``). Each update collects ``num_envs x num_steps`` env steps, then takes
+``train_ratio x steps_per_update / (batch_size x seq_len)`` gradient steps (:attr:`DreamerConfig.grad_steps`),
+each of which imagines ``horizon`` steps from every one of the ``batch_size x seq_len`` replayed posterior states.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ssmrl.config import ConfigError
+
+POSTERIORS = ("s4wm", "recurrent")
+
+
+@dataclass(frozen=True)
+class DreamerConfig:
+    total_timesteps: int = 100_000
+    num_envs: int = 8
+    num_steps: int = 16
+    train_ratio: float = 64.0
+    batch_size: int = 16
+    seq_len: int = 64
+    replay_capacity: int = 100_000
+    learning_starts: int = 2_000
+    posterior: str = "s4wm"
+    latent_groups: int = 16
+    latent_classes: int = 16
+    hidden: int = 256
+    mlp_layers: int = 2
+    unimix: float = 0.01
+    reward_bins: int = 255
+    free_bits: float = 1.0
+    dyn_scale: float = 0.5
+    rep_scale: float = 0.1
+    wm_lr: float = 3e-4
+    actor_lr: float = 1e-4
+    critic_lr: float = 1e-4
+    wm_grad_clip: float = 1000.0
+    ac_grad_clip: float = 100.0
+    horizon: int = 15
+    gamma: float = 0.99
+    lam: float = 0.95
+    ent_coef: float = 3e-4
+    slow_critic_decay: float = 0.98
+    slow_critic_reg: float = 1.0
+    return_norm_decay: float = 0.99
+    cnn_depth: int = 16
+    image_scale: float = 1.0
+    image_shift: float = 0.0
+
+    @property
+    def steps_per_update(self) -> int:
+        """Env steps one update collects (per seed): num_envs x num_steps."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.steps_per_update
+
+    @property
+    def replayed_per_grad_step(self) -> int:
+        """Env steps one gradient step replays: batch_size x seq_len."""
+        return self.batch_size * self.seq_len
+
+    @property
+    def grad_steps(self) -> int:
+        """Gradient steps per update: train_ratio x steps_per_update / (batch_size x seq_len), rounded."""
+        return round(self.train_ratio * self.steps_per_update / self.replayed_per_grad_step)
+
+    def describe(self) -> str:
+        """What the ratio implies, for the start of a run."""
+        imagined = self.replayed_per_grad_step * self.horizon
+        return (f"train_ratio {self.train_ratio:g} replayed env steps per collected step: {self.grad_steps} gradient "
+                f"step(s) of {self.batch_size} x {self.seq_len} replayed steps per update of "
+                f"{self.steps_per_update} collected steps; {imagined:,} imagined states per gradient step; "
+                f"training starts after {self.learning_starts:,} env steps")
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the ``algo.*`` key and its valid values."""
+        for key in ("total_timesteps", "num_envs", "num_steps", "batch_size", "seq_len", "replay_capacity",
+                    "latent_groups", "latent_classes", "hidden", "mlp_layers", "reward_bins", "horizon",
+                    "cnn_depth"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"algo.{key} must be >= 1, got {getattr(self, key)}")
+        if self.posterior not in POSTERIORS:
+            raise ConfigError(f"algo.posterior: unknown posterior {self.posterior!r}; valid: {list(POSTERIORS)}")
+        if self.total_timesteps < self.steps_per_update:
+            raise ConfigError(f"algo.total_timesteps={self.total_timesteps} is below one update of algo.num_envs x "
+                              f"algo.num_steps = {self.steps_per_update} env steps")
+        per_env = self.replay_capacity // self.num_envs
+        if per_env < self.seq_len:
+            raise ConfigError(f"algo.seq_len={self.seq_len} is longer than the replay holds per environment "
+                              f"(algo.replay_capacity // algo.num_envs = {per_env}); valid: algo.seq_len <= "
+                              f"{per_env} or algo.replay_capacity >= {self.seq_len * self.num_envs}")
+        if self.train_ratio <= 0 or self.grad_steps < 1:
+            least = self.replayed_per_grad_step / (2 * self.steps_per_update)
+            raise ConfigError(f"algo.train_ratio={self.train_ratio:g} gives {self.grad_steps} gradient steps per "
+                              f"update (train_ratio x {self.steps_per_update} collected / {self.batch_size} x "
+                              f"{self.seq_len} replayed); valid: algo.train_ratio >= {least:g}")
+        if self.learning_starts < 0:
+            raise ConfigError(f"algo.learning_starts must be >= 0, got {self.learning_starts}")
+        for key in ("wm_lr", "actor_lr", "critic_lr", "wm_grad_clip", "ac_grad_clip", "image_scale"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"algo.{key} must be > 0, got {getattr(self, key)}")
+        for key in ("free_bits", "dyn_scale", "rep_scale", "ent_coef", "slow_critic_reg"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"algo.{key} must be >= 0, got {getattr(self, key)}")
+        for key in ("gamma", "lam", "slow_critic_decay", "return_norm_decay"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(f"algo.{key} must be in [0, 1], got {getattr(self, key)}")
+        if not 0 <= self.unimix < 1:
+            raise ConfigError(f"algo.unimix must be in [0, 1), got {self.unimix}")
