@@ -36,7 +36,7 @@ def sample_latent(key: Array, logits: Array, unimix: float = 0.01) -> Array:
     probs = latent_probs(logits, unimix)
     index = jax.random.categorical(key, _log_probs(logits, unimix), axis=-1)
     sample = jax.nn.one_hot(index, logits.shape[-1], dtype=jnp.float32)
-    return sample + probs - jax.lax.stop_gradient(probs)
+    return sample + (probs - jax.lax.stop_gradient(probs))  # exactly one-hot in value: (p - sg(p)) is 0
 
 
 def categorical_kl(logits_p: Array, logits_q: Array, unimix: float = 0.01) -> Array:
