@@ -26,9 +26,12 @@ starts and 64x64 RGB, but (1) its step stops capturing screens once the episode 
 final observation of every ended episode is stale: the previous step's pooled frame max-ed with at most one new
 frame (measured: a 50-frame cap returns exactly the previous observation as ``final_obs``); that is the
 observation a world model learns termination from and truncation bootstraps from; (2) its no-op count is
-uniform in [0, noop_max - 1]; (3) its internal frames cannot be checked against a reference emulator. Stepping
-the emulators here is exact and testable; it measured 1,800 env steps/s against the vector env's 2,100 on the
-same 2 shared CPU cores (the vector env's threads are its advantage; ``ALEInterface.act`` holds the GIL).
+uniform in [0, noop_max - 1]; (3) it resizes with OpenCV inside its C++ code, so its frames cannot be compared
+with a hand-stepped reference emulator without reimplementing that resize. Stepping
+the emulators here is exact and testable, at a modest cost in speed: Pong with random actions on 2 shared CPU
+cores measured 1,100-1,900 env steps/s for 8 or 16 environments against the vector env's 1,200-2,100 (the range is
+the load of the shared machine; ``ALEInterface.act`` holds the GIL, so the emulators run one at a time, and about
+40% of a step is the Pillow resize).
 
 Determinism: everything follows from ``seed``: ``numpy.random.SeedSequence(seed).spawn(num_envs)`` gives each
 emulator its own no-op generator and ALE seed, so environment ``i``'s episodes depend only on ``(seed, i)`` and
@@ -197,6 +200,8 @@ class AtariVecEnv:
 
     def reset(self) -> np.ndarray:
         """-> obs uint8 [B, size, size, 3], the first observation of a fresh episode in every environment."""
+        if not self._ales:
+            raise RuntimeError("AtariVecEnv.reset after close()")
         for i in range(self.num_envs):
             self._reset_one(i)
         self._started = True
@@ -205,7 +210,7 @@ class AtariVecEnv:
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """actions int [B] -> (obs, reward, terminated, truncated, info); see the class docstring."""
         if not self._started:
-            raise RuntimeError("AtariVecEnv.step before reset(); call reset() first")
+            raise RuntimeError("AtariVecEnv.step before reset() or after close(); call reset() first")
         actions = np.asarray(actions)
         n = len(self.action_set)
         if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
@@ -238,7 +243,7 @@ class AtariVecEnv:
         return self._obs.copy(), reward, terminated, truncated, info
 
     def close(self) -> None:
-        """Free the emulators; the object cannot step afterwards."""
+        """Free the emulators; ``reset`` and ``step`` raise ``RuntimeError`` afterwards."""
         self._ales = []
         self._started = False
 

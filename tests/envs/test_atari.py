@@ -110,6 +110,11 @@ def test_spaces_and_shapes():
         env.step(np.zeros(2, np.int64))
     with pytest.raises(RuntimeError, match="reset"):
         AtariVecEnv("Pong", 1, 0).step(np.zeros(1, np.int64))
+    env.close()
+    with pytest.raises(RuntimeError, match="close"):
+        env.step(np.zeros(3, np.int64))
+    with pytest.raises(RuntimeError, match="close"):
+        env.reset()
 
 
 @needs_ale
