@@ -3,6 +3,8 @@
 Suites:
 
 * ``popgym/<Family><Easy|Medium|Hard>``: ``FAMILIES[family](difficulty=...)`` from :mod:`envs.popgym`.
+* ``wm_memory/<Task><Easy|Medium|Hard>``: ``TASKS[task](difficulty=...)`` from :mod:`envs.wm_memory` (pixel
+  memory tasks for world models: Revisit, Teleport, CueReward, ChangeWorld).
 * ``gymnax/<gymnax id>``: any environment of the installed gymnax through :class:`envs.gymnax.GymnaxEnv`.
 * ``meta/<inner name>``: :class:`envs.meta.MetaEnv` over any of the above, e.g.
   ``meta/popgym/MultiarmedBanditEasy`` or ``meta/gymnax/CartPole-v1``.
@@ -22,15 +24,21 @@ from typing import Any
 from envs.gymnax import GymnaxEnv, gymnax_ids
 from envs.meta import MetaEnv
 from envs.popgym import FAMILIES
+from envs.wm_memory import TASKS
 from ssmrl.env import Environment
 
-SUITES = ("popgym", "gymnax", "meta")
+SUITES = ("popgym", "wm_memory", "gymnax", "meta")
 LEVELS = ("Easy", "Medium", "Hard")
 
 
 def popgym_names() -> list[str]:
     """``popgym/<Family><Level>`` for every registered family and level."""
     return [f"popgym/{family}{level}" for family in sorted(FAMILIES) for level in LEVELS]
+
+
+def wm_memory_names() -> list[str]:
+    """``wm_memory/<Task><Level>`` for every world-model memory task and level."""
+    return [f"wm_memory/{task}{level}" for task in TASKS for level in LEVELS]
 
 
 def gymnax_names() -> list[str]:
@@ -40,7 +48,7 @@ def gymnax_names() -> list[str]:
 
 def available() -> list[str]:
     """Every name ``make`` accepts; ``meta/<name>`` is valid for each of them (listed once as a pattern)."""
-    return popgym_names() + gymnax_names() + ["meta/<any popgym/... or gymnax/... name>"]
+    return popgym_names() + wm_memory_names() + gymnax_names() + ["meta/<any popgym/... or gymnax/... name>"]
 
 
 def _unknown(name: str, valid: list[str]) -> ValueError:
@@ -65,6 +73,12 @@ def _make_base(name: str) -> Environment:
             if rest.endswith(level) and family in FAMILIES:
                 return FAMILIES[family](difficulty=level.lower())
         raise _unknown(name, popgym_names())
+    if suite == "wm_memory":
+        for level in LEVELS:
+            task = rest[: -len(level)]
+            if rest.endswith(level) and task in TASKS:
+                return TASKS[task](difficulty=level.lower())
+        raise _unknown(name, wm_memory_names())
     if suite == "gymnax":
         if rest not in gymnax_ids():
             raise _unknown(name, gymnax_names())
