@@ -41,6 +41,33 @@ class AlgoSchema(Protocol):
 
 
 @dataclass(frozen=True)
+class CollectConfig:
+    """What every online algorithm's schema starts with: the run's budget and how an update collects data.
+    A schema subclasses it (redeclaring a field changes its default) and calls :meth:`validate_collection`."""
+
+    total_timesteps: int = 1_000_000
+    num_envs: int = 32
+    num_steps: int = 64
+
+    @property
+    def steps_per_update(self) -> int:
+        """Env steps one update collects (per seed): num_envs x num_steps."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.steps_per_update
+
+    def validate_collection(self) -> None:
+        for key in ("total_timesteps", "num_envs", "num_steps"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"algo.{key} must be >= 1, got {getattr(self, key)}")
+        if self.total_timesteps < self.steps_per_update:
+            raise ConfigError(f"algo.total_timesteps={self.total_timesteps} is below one update of algo.num_envs x "
+                              f"algo.num_steps = {self.steps_per_update} env steps")
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     suite: str = "popgym"
     task: str = "RepeatFirstEasy"

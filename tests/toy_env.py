@@ -1,4 +1,5 @@
-"""A toy environment for tests (acting, PPO, the run layer): a step counter with truncation and a conditional termination."""
+"""A toy environment for tests (acting, PPO, Dreamer, the run layer): a step counter with truncation and a
+conditional termination."""
 
 import jax.numpy as jnp
 from flax import struct

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ssmrl.config import ConfigError
+from ssmrl.config import CollectConfig, ConfigError
 
 POSTERIORS = ("s4wm", "recurrent")
 
 
 @dataclass(frozen=True)
-class DreamerConfig:
+class DreamerConfig(CollectConfig):
     total_timesteps: int = 100_000
     num_envs: int = 8
     num_steps: int = 16
@@ -53,15 +53,6 @@ class DreamerConfig:
     image_shift: float = 0.0
 
     @property
-    def steps_per_update(self) -> int:
-        """Env steps one update collects (per seed): num_envs x num_steps."""
-        return self.num_envs * self.num_steps
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_timesteps // self.steps_per_update
-
-    @property
     def replayed_per_grad_step(self) -> int:
         """Env steps one gradient step replays: batch_size x seq_len."""
         return self.batch_size * self.seq_len
@@ -81,16 +72,14 @@ class DreamerConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the ``algo.*`` key and its valid values."""
-        for key in ("total_timesteps", "num_envs", "num_steps", "batch_size", "seq_len", "replay_capacity",
+        self.validate_collection()
+        for key in ("batch_size", "seq_len", "replay_capacity",
                     "latent_groups", "latent_classes", "hidden", "mlp_layers", "reward_bins", "horizon",
                     "cnn_depth"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"algo.{key} must be >= 1, got {getattr(self, key)}")
         if self.posterior not in POSTERIORS:
             raise ConfigError(f"algo.posterior: unknown posterior {self.posterior!r}; valid: {list(POSTERIORS)}")
-        if self.total_timesteps < self.steps_per_update:
-            raise ConfigError(f"algo.total_timesteps={self.total_timesteps} is below one update of algo.num_envs x "
-                              f"algo.num_steps = {self.steps_per_update} env steps")
         per_env = self.replay_capacity // self.num_envs
         if per_env < self.seq_len:
             raise ConfigError(f"algo.seq_len={self.seq_len} is longer than the replay holds per environment "

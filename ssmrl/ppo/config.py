@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ssmrl.config import ConfigError, RunConfig, run_config_from_dict
+from ssmrl.config import CollectConfig, ConfigError, RunConfig, run_config_from_dict
 
 
 @dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(CollectConfig):
     total_timesteps: int = 1_000_000
     num_envs: int = 32
     num_steps: int = 64
@@ -30,22 +30,12 @@ class PPOConfig:
     norm_adv: bool = True
     log_std_init: float = -0.5
 
-    @property
-    def steps_per_update(self) -> int:
-        """Env steps one update collects (per seed): num_envs x num_steps."""
-        return self.num_envs * self.num_steps
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_timesteps // self.steps_per_update
-
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the ``algo.*`` key and its valid values."""
-        positive = dict(num_envs=self.num_envs, num_steps=self.num_steps, num_epochs=self.num_epochs,
-                        num_minibatches=self.num_minibatches, total_timesteps=self.total_timesteps)
-        for key, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"algo.{key} must be >= 1, got {value}")
+        self.validate_collection()
+        for key in ("num_epochs", "num_minibatches"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"algo.{key} must be >= 1, got {getattr(self, key)}")
         if self.num_envs % self.num_minibatches:
             raise ConfigError(f"algo.num_envs={self.num_envs} is not divisible by algo.num_minibatches="
                               f"{self.num_minibatches}; valid num_minibatches: "
@@ -53,9 +43,6 @@ class PPOConfig:
         if self.chunk_len is not None and (self.chunk_len < 1 or self.num_steps % self.chunk_len):
             raise ConfigError(f"algo.chunk_len={self.chunk_len} must divide algo.num_steps={self.num_steps} "
                               "(or be null)")
-        if self.total_timesteps < self.steps_per_update:
-            raise ConfigError(f"algo.total_timesteps={self.total_timesteps} is below one update of algo.num_envs x "
-                              f"algo.num_steps = {self.steps_per_update} env steps")
         if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
             raise ConfigError(f"algo.gamma must be in (0, 1] and algo.gae_lambda in [0, 1], got {self.gamma}, "
                               f"{self.gae_lambda}")

@@ -13,27 +13,20 @@ from flax import struct
 from toy_env import Counter
 
 from ssmrl.acting import ActingState, episode_metrics, init_acting, make_act
-from ssmrl.config import ConfigError, run_config_from_dict
+from ssmrl.config import CollectConfig, ConfigError, run_config_from_dict
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
 from ssmrl.runners.host import train
 
 
 @dataclass(frozen=True)
-class ToyConfig:
+class ToyConfig(CollectConfig):
     num_envs: int = 4
     num_steps: int = 6
     total_timesteps: int = 4 * 6 * 7  # 7 updates: calls of 3, 3 and 1 with runner.updates_per_call = 3
     lr: float = 0.5
 
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.num_steps
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_timesteps // self.steps_per_update
-
     def validate(self) -> None:
+        self.validate_collection()
         if self.lr <= 0:
             raise ConfigError(f"algo.lr must be > 0, got {self.lr}")
 
