@@ -19,8 +19,8 @@ Scripted episode (:meth:`ChangeWorld.scripted_action`), starting on the middle r
   then random moves along room 0's middle row. Every frame of the return must show the world as changed
   (open doors, pushed boxes), long after the changes and after seeing the doors closed and the boxes unpushed.
 
-``return_step = length - 1 - ((rooms - 1) (room_size + 1) + room_size) - 8``. Levels (rooms, length): Easy (3,
-128), Medium (5, 256), Hard (8, 512); rooms are 5 x 5 floor cells.
+``return_step = length - 1 - ((rooms - 1) (room_size + 1) + room_size) - return_margin`` (return_margin 8).
+Levels (rooms, length): Easy (3, 128), Medium (5, 256), Hard (8, 512); rooms are 5 x 5 floor cells.
 """
 
 from __future__ import annotations
@@ -63,7 +63,6 @@ from envs.wm_memory.grid import (
 )
 
 Array = jax.Array
-RETURN_MARGIN = 8  # spare steps of the scripted return walk
 ROW_MOVES = (True, False, False, True, True)  # NOOP, LEFT, RIGHT: wandering along the middle row
 
 
@@ -71,13 +70,15 @@ ROW_MOVES = (True, False, False, True, True)  # NOOP, LEFT, RIGHT: wandering alo
 class ChangeWorldParams:
     """rooms: rooms in the row (>= 2); room_size: floor cells per side (>= 5 leaves room to push a box);
     length: observations per episode (the step to observation ``length - 1`` is truncated); push_prob: chance
-    that the scripted agent pushes a room's box; decor_prob: chance that a floor cell holds a decoration."""
+    that the scripted agent pushes a room's box; decor_prob: chance that a floor cell holds a decoration;
+    return_margin: steps the scripted return keeps in hand (it starts that much before it would have to)."""
 
     rooms: int = struct.field(pytree_node=False, default=3)
     room_size: int = struct.field(pytree_node=False, default=5)
     length: int = struct.field(pytree_node=False, default=128)
     push_prob: float = struct.field(pytree_node=False, default=0.5)
     decor_prob: float = struct.field(pytree_node=False, default=0.1)
+    return_margin: int = struct.field(pytree_node=False, default=8)
 
 
 @struct.dataclass
@@ -100,7 +101,7 @@ class ChangeWorldState(WalkerState):
 def return_step(params: ChangeWorldParams) -> int:
     """Observation index at which the scripted return begins."""
     pitch = params.room_size + 1
-    return params.length - 1 - ((params.rooms - 1) * pitch + params.room_size) - RETURN_MARGIN
+    return params.length - 1 - ((params.rooms - 1) * pitch + params.room_size) - params.return_margin
 
 
 def _layout(params: ChangeWorldParams) -> RoomGrid:
@@ -193,7 +194,7 @@ class ChangeWorld(GridTask):
 
     def scripted_action(self, key: Array, state: ChangeWorldState, params: ChangeWorldParams) -> Array:
         """Forward through the rooms (opening doors, pushing the planned boxes), wander along the last room's
-        middle row until return_step, walk back to room 0 and wander along its middle row."""
+        middle row until return_step, walk back to room 0 and wander along its middle row. -> action int32 []."""
         layout = _layout(params)
         middle = 1 + layout.mid
         room_index = jnp.asarray(layout.room_index())

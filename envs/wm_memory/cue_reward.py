@@ -62,19 +62,20 @@ from envs.wm_memory.grid import (
 
 Array = jax.Array
 CORRIDOR, GOAL_FLOOR, FIRST_CUE_FLOOR = FIRST_TASK_TILE, FIRST_TASK_TILE + 1, FIRST_TASK_TILE + 2
-MARGIN_STEPS = 4  # spare steps of the scripted walk (on top of its worst case) when sizing the corridor
 
 
 @struct.dataclass
 class CueRewardParams:
     """num_cues: cue colours (<= 8); room_size: floor cells per side of the cue and goal rooms; length:
     observations per episode (the step to observation ``length - 1`` is truncated; sets the corridor length);
-    distractor_prob: chance that a corridor cell holds a distractor pad."""
+    distractor_prob: chance that a corridor cell holds a distractor pad; spare_steps: steps the scripted walk
+    keeps in hand beyond its worst case when the corridor length is set."""
 
     num_cues: int = struct.field(pytree_node=False, default=4)
     room_size: int = struct.field(pytree_node=False, default=5)
     length: int = struct.field(pytree_node=False, default=128)
     distractor_prob: float = struct.field(pytree_node=False, default=0.2)
+    spare_steps: int = struct.field(pytree_node=False, default=4)
 
 
 @struct.dataclass
@@ -102,12 +103,12 @@ class CueLayout:
 
 
 def corridor_length(params: CueRewardParams) -> int:
-    """Corridor cells: ``length - 1`` less the scripted walk's worst case outside it and MARGIN_STEPS."""
+    """Corridor cells: ``length - 1`` less the scripted walk's worst case outside it and ``spare_steps``."""
     size, mid = params.room_size, params.room_size // 2
     to_goal = mid + (size - 1) + 3  # to the middle row, along the cue room, both doorways and the goal entry
     # (plus the corridor itself)
     pads = params.num_cues * (2 * mid + size - 1)  # each pad: to the middle row, along it, to the pad's row
-    return params.length - 1 - to_goal - pads - MARGIN_STEPS
+    return params.length - 1 - to_goal - pads - params.spare_steps
 
 
 def cue_layout(params: CueRewardParams) -> CueLayout:
@@ -197,7 +198,7 @@ class CueReward(GridTask):
         return observe(after), after, arrived.astype(jnp.float32), jnp.bool_(False), truncated, {}
 
     def scripted_action(self, key: Array, state: CueRewardState, params: CueRewardParams) -> Array:
-        """Along the middle row into the goal room, then to each pad in the drawn order, then NOOP."""
+        """Along the middle row into the goal room, then to each pad in the drawn order, then NOOP. -> int32 []."""
         num = state.waypoints.shape[0]
         target = state.waypoints[jnp.minimum(state.waypoint, num - 1)]
         move = spine_action(state.pos, target, cue_layout(params).middle)

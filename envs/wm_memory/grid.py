@@ -157,11 +157,6 @@ def render(grid: Array, tiles: Array, pos: Array) -> Array:
     return image.at[AGENT_PX, AGENT_PX].set(255)
 
 
-def in_view(pos: Array, cell: Array) -> Array:
-    """bool []: ``cell`` (int32 [2]) lies in the 7 x 7 window around ``pos``."""
-    return jnp.all(jnp.abs(cell - pos) <= VIEW_CELLS // 2)
-
-
 @dataclasses.dataclass(frozen=True)
 class RoomGrid:
     """A static layout of ``rooms_y x rooms_x`` rooms of ``size x size`` floor cells (numpy, built in Python)."""

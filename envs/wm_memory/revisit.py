@@ -122,7 +122,8 @@ class Revisit(GridTask):
 
     def scripted_action(self, key: Array, state: RevisitState, params: RevisitParams) -> Array:
         """Explore (waypoints, then random moves in the last room) until revisit_step, then undo the moves in
-        reverse order: at time t >= revisit_step the inverse of the action taken at ``2 revisit_step - 1 - t``."""
+        reverse order: at time t >= revisit_step the inverse of the action taken at ``2 revisit_step - 1 - t``.
+        -> action int32 []."""
         layout = _layout(params)
         num = state.waypoints.shape[0]
         target = state.waypoints[jnp.minimum(state.waypoint, num - 1)]

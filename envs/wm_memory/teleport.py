@@ -158,7 +158,8 @@ class Teleport(GridTask):
 
     def scripted_action(self, key: Array, state: TeleportState, params: TeleportParams) -> Array:
         """Visit the rooms (then wander) until ``context``, TELEPORT there, then replay the moves made from
-        ``teleport_source`` on: at t > context the action taken at ``teleport_source + t - context - 1``."""
+        ``teleport_source`` on: at t > context the action taken at ``teleport_source + t - context - 1``.
+        -> action int32 []."""
         layout = _layout(params)
         context = context_steps(params)
         num = state.waypoints.shape[0]

@@ -75,6 +75,8 @@ def test_bad_overrides_and_too_short_lengths_are_value_errors():
     with pytest.raises(ValueError, match=r"unknown params field.*'length'"):
         make_task("RevisitEasy", lenght=64)
     assert task_names()[:3] == ["RevisitEasy", "RevisitMedium", "RevisitHard"]
+    with pytest.raises(ValueError, match="easy"):
+        TASKS["Revisit"]("extreme")
     # Revisit Easy: 2 rooms x 3 waypoints may need 8 + 2*2*8 + 14 = 54 steps (RoomGrid.route_bound); length 64
     # leaves 32 for the exploration.
     for name, short in [("RevisitEasy", 64), ("TeleportEasy", 64), ("CueRewardEasy", 48), ("ChangeWorldEasy", 40)]:
@@ -223,8 +225,9 @@ def test_route_action_hand_cases():
         ((7, 10), (10, 10), DOWN),
         ((10, 10), (10, 10), NOOP),
     ]
-    for pos, target, action in cases:
-        assert int(route_action(jnp.array(pos), jnp.array(target), 5)) == action, (pos, target)
+    pos, target, expected = (np.array(column) for column in zip(*cases, strict=True))
+    np.testing.assert_array_equal(jax.jit(jax.vmap(route_action, (0, 0, None)), static_argnums=2)(pos, target, 5),
+                                  expected)
 
 
 def test_route_reaches_every_target():
@@ -256,7 +259,7 @@ def test_render_one_wall_cell():
 
 def test_change_world_door_and_box_mechanics_by_hand():
     env, params = make_task("ChangeWorldEasy")
-    _, state = env.reset(jax.random.key(3), params)
+    _, state = jax.jit(env.reset, static_argnums=1)(jax.random.key(3), params)
     step = jax.jit(env.step, static_argnums=3)
     # Door 0 joins rooms 0 and 1 at (3, 6). From (3, 5), RIGHT opens it and the agent stays; RIGHT again enters.
     state = state.replace(pos=jnp.array([3, 5]))
