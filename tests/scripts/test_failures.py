@@ -150,6 +150,20 @@ def test_every_checkpoint_damaged(finished_run, tmp_path):
     assert _snapshot(tmp_path) == before
 
 
+def test_deleted_part_of_the_newest_checkpoint_falls_back(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path)
+    (run / "summary.json").unlink()
+    metadata = next(p for p in (run / "checkpoints" / "8").rglob("*") if p.is_file() and p.name == "_METADATA")
+    metadata.unlink()  # a deleted part of checkpoint 8
+    checkpoint_4 = _snapshot(run / "checkpoints" / "4")
+    proc = _script("ppo.py", f"resume={run}", cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Traceback" not in out, out
+    assert "skipped checkpoint 8" in out and "missing" in out and "resumed from checkpoint at update 4" in out
+    assert _snapshot(run / "checkpoints" / "4") == checkpoint_4
+    assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 8
+
+
 def test_finished_run_is_left_as_it_is(finished_run, tmp_path):
     run = _copy(finished_run, tmp_path)
     before = _snapshot(run)
