@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from ssmrl.core import available_cores, make_stack
 
-SUITES = ("popgym", "gymnax", "meta")
+SUITES = ("popgym", "gymnax", "meta", "wm_memory")
 MODEL_FIXED = ("name", "d_model", "n_layers", "mlp", "norm")
 
 
