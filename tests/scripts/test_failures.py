@@ -26,7 +26,7 @@ DEBUG = ["experiment=debug", "logger.progress=false", "logger.plot=false"]
 
 def _env():
     return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            "COLUMNS": "80"}
+            "COLUMNS": "80", "PYTHONUNBUFFERED": "1"}  # unbuffered: the Ctrl-C test reacts to a printed line
 
 
 def _script(name, *args, cwd, timeout=600):
@@ -206,15 +206,15 @@ def _yaml(path):
 
 
 def test_ctrl_c_saves_says_how_to_resume_and_resume_finishes(tmp_path):
-    args = [sys.executable, str(ROOT / "scripts" / "ppo.py"), "experiment=debug", "algo.total_timesteps=327680",
+    args = [sys.executable, str(ROOT / "scripts" / "ppo.py"), "experiment=debug", "algo.total_timesteps=1310720",
             "runner.updates_per_call=2", "runner.checkpoint_every=1000", "run_dir=run"]
     proc = subprocess.Popen(args, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if ": update 0/1280" in line:  # the training loop has started
-            time.sleep(1.0)  # a few calls of training (all 1280 take 5-20 s)
+        if ": update 0/5120" in line:  # the training loop has started
+            time.sleep(1.0)  # a few calls of training (all 5120 take 10 s or more)
             proc.send_signal(signal.SIGINT)
             break
     out = "".join(lines) + proc.stdout.read()
@@ -226,7 +226,7 @@ def test_ctrl_c_saves_says_how_to_resume_and_resume_finishes(tmp_path):
     resumed = _script("ppo.py", "resume=run", cwd=tmp_path)
     assert resumed.returncode == 0 and f"resumed from checkpoint at update {saved}" in resumed.stdout
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
-    assert len(rows) == 1 + 1280
+    assert len(rows) == 1 + 5120
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     # Timings span both sessions: wall time keeps counting; steps/s counts only the updates of the resumed session.
     first_wall = float(rows[int(saved)].split(",")[rows[0].split(",").index("wall_s")])
