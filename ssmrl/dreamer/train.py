@@ -59,8 +59,8 @@ from ssmrl.nets import space_spec
 
 Array = jax.Array
 sg = jax.lax.stop_gradient
-TRAIN_KEYS = ("wm_loss", "recon_loss", "reward_loss", "cont_loss", "dyn_kl", "rep_kl", "post_entropy",
-              "prior_entropy", "actor_loss", "critic_loss", "policy_entropy", "imagined_return", "return_scale")
+WM_KEYS = ("recon_loss", "reward_loss", "cont_loss", "dyn_kl", "rep_kl", "post_entropy", "prior_entropy")
+TRAIN_KEYS = ("wm_loss", *WM_KEYS, "actor_loss", "critic_loss", "policy_entropy", "imagined_return", "return_scale")
 
 
 @struct.dataclass
@@ -107,6 +107,8 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
     if obs_spec[0] == "box" and len(obs_spec[1]) not in (1, 3):
         raise ConfigError(f"env.task {cfg.env.task}: observations of shape {obs_spec[1]} are neither vectors nor "
                           "[H, W, C] images; valid: rank 1 (MLP encoder) or rank 3 (CNN encoder)")
+    if obs_kind(obs_spec) == "image" and algo.image_scale == 1.0 and jnp.dtype(obs_space.dtype) == jnp.uint8:
+        raise ConfigError("algo.image_scale=1 with uint8 image observations; valid: 255 (with algo.image_shift=0.5)")
     world_model = make_world_model(
         obs_space, action_space, cfg.model.make_stack(), groups=algo.latent_groups, classes=algo.latent_classes,
         hidden=algo.hidden, mlp_layers=algo.mlp_layers, reward_bins=algo.reward_bins, unimix=algo.unimix,
@@ -190,7 +192,7 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
         mix = algo.slow_critic_decay
         slow = jax.tree.map(lambda s, c: mix * s + (1 - mix) * c, state.slow_critic_params, critic_params)
         m = aux.metrics
-        metrics = {"wm_loss": m["loss"], **{k: m[k] for k in TRAIN_KEYS[1:8]}, "actor_loss": a_loss,
+        metrics = {"wm_loss": m["loss"], **{k: m[k] for k in WM_KEYS}, "actor_loss": a_loss,
                    "critic_loss": c_loss, "policy_entropy": traj.entropy.mean(), "imagined_return": returns.mean(),
                    "return_scale": return_norm_scale(norm)}
         state = state.replace(wm_params=wm_params, actor_params=actor_params, critic_params=critic_params,
@@ -222,6 +224,4 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
     def evaluate(key: Array, state: DreamerState) -> dict[str, Array]:
         return eval_episodes(key, (state.wm_params, state.actor_params))
 
-    if obs_kind(obs_spec) == "image" and algo.image_scale == 1.0 and jnp.dtype(obs_space.dtype) == jnp.uint8:
-        raise ConfigError("algo.image_scale=1 with uint8 image observations; valid: 255 (with algo.image_shift=0.5)")
     return init, update, evaluate
