@@ -153,6 +153,9 @@ def test_markdown_table_rows_and_columns():
     # per game: raw mean over seeds, random, human, HNS mean
     assert "| Freeway | 2 | 7.4 | 0 | 29.6 | 0.250 |" in text
     assert "| Breakout | 2 | 73.7 | 1.7 | 30.5 | 2.500 |" in text
+    records[0]["agent_steps"] = 1024  # a shortened run says so
+    text = markdown_report(records, aggregate(hns, reps=20, seed=0), hns)
+    assert "agent steps per run: 1,024 to 100,000, not the 100,000 of Atari 100k)" in text
 
 
 def test_write_report_and_bad_score_files(tmp_path):
