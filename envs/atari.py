@@ -242,10 +242,56 @@ class AtariVecEnv:
         }
         return self._obs.copy(), reward, terminated, truncated, info
 
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to continue bit for bit (picklable): each emulator's state with its RNG, each no-op
+        generator's state, the current observations and the running episode statistics."""
+        if not self._started:
+            raise RuntimeError("AtariVecEnv.snapshot before reset() or after close()")
+        return {"ale": [ale.cloneState(include_rng=True) for ale in self._ales],
+                "rng": [rng.bit_generator.state for rng in self._rngs],
+                "obs": self._obs.copy(), "return": self._return.copy(), "length": self._length.copy(),
+                "game": self.game, "num_envs": self.num_envs}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Return to the moment of ``snapshot`` (from :meth:`snapshot` of an environment with the same game and
+        ``num_envs``); ``ValueError`` if it belongs to another one."""
+        if (snapshot.get("game"), snapshot.get("num_envs")) != (self.game, self.num_envs):
+            raise ValueError(f"snapshot of {snapshot.get('game')} x {snapshot.get('num_envs')} cannot restore "
+                             f"{self.game} x {self.num_envs}")
+        if not self._ales:
+            raise RuntimeError("AtariVecEnv.restore after close()")
+        for ale, state in zip(self._ales, snapshot["ale"]):
+            ale.restoreState(state)
+        for rng, state in zip(self._rngs, snapshot["rng"]):
+            rng.bit_generator.state = state
+        self._obs[:], self._return[:], self._length[:] = snapshot["obs"], snapshot["return"], snapshot["length"]
+        self._started = True
+
     def close(self) -> None:
         """Free the emulators; ``reset`` and ``step`` raise ``RuntimeError`` afterwards."""
         self._ales = []
         self._started = False
+
+
+class Atari100k:
+    """The registry's handle on one Atari 100k game (``envs.make("atari100k/<Game>")``): a host-side environment
+    (``host_side = True``), so algorithms build the vectorised emulators themselves with :meth:`vec`, as many as
+    they step and seeded from the run's seed. ``kwargs`` are the protocol settings of :class:`AtariVecEnv`."""
+
+    host_side = True
+
+    def __init__(self, game: str, **kwargs: Any):
+        self.game, self.kwargs = check_game(game), kwargs
+        _import_ale()
+        _import_pillow()
+
+    @property
+    def name(self) -> str:
+        return f"atari100k/{self.game}"
+
+    def vec(self, num_envs: int, seed: int) -> AtariVecEnv:
+        """``num_envs`` emulators of this game seeded from ``seed`` (see :class:`AtariVecEnv`)."""
+        return AtariVecEnv(self.game, num_envs, seed, **self.kwargs)
 
 
 def make_atari(name: str, num_envs: int, seed: int, **kwargs: Any) -> AtariVecEnv:

@@ -6,6 +6,9 @@ Suites:
 * ``wm_memory/<Task><Easy|Medium|Hard>``: ``TASKS[task](difficulty=...)`` from :mod:`envs.wm_memory` (pixel
   memory tasks for world models: Revisit, Teleport, CueReward, ChangeWorld).
 * ``gymnax/<gymnax id>``: any environment of the installed gymnax through :class:`envs.gymnax.GymnaxEnv`.
+* ``atari100k/<Game>``: one of the 26 Atari 100k games (``envs.atari.ATARI100K_GAMES``) as an
+  :class:`envs.atari.Atari100k` handle: a host-side environment (emulators stepped from Python, not jittable);
+  overrides are its protocol settings (``frame_skip``, ``noop_max``, ``max_frames``, ``size``), params ``None``.
 * ``meta/<inner name>``: :class:`envs.meta.MetaEnv` over any of the above, e.g.
   ``meta/popgym/MultiarmedBanditEasy`` or ``meta/gymnax/CartPole-v1``.
 
@@ -21,13 +24,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from envs.atari import ATARI100K_GAMES, Atari100k
 from envs.gymnax import GymnaxEnv, gymnax_ids
 from envs.meta import MetaEnv
 from envs.popgym import FAMILIES
 from envs.wm_memory import TASKS
 from ssmrl.env import Environment
 
-SUITES = ("popgym", "wm_memory", "gymnax", "meta")
+SUITES = ("popgym", "wm_memory", "gymnax", "atari100k", "meta")
 LEVELS = ("Easy", "Medium", "Hard")
 
 
@@ -46,9 +50,15 @@ def gymnax_names() -> list[str]:
     return [f"gymnax/{env_id}" for env_id in gymnax_ids()]
 
 
+def atari100k_names() -> list[str]:
+    """``atari100k/<Game>`` for the 26 Atari 100k games."""
+    return [f"atari100k/{game}" for game in ATARI100K_GAMES]
+
+
 def available() -> list[str]:
-    """Every name ``make`` accepts; ``meta/<name>`` is valid for each of them (listed once as a pattern)."""
-    return popgym_names() + wm_memory_names() + gymnax_names() + ["meta/<any popgym/... or gymnax/... name>"]
+    """Every name ``make`` accepts; ``meta/<name>`` is valid for each JAX one (listed once as a pattern)."""
+    return (popgym_names() + wm_memory_names() + gymnax_names() + atari100k_names()
+            + ["meta/<any popgym/... or gymnax/... name>"])
 
 
 def _unknown(name: str, valid: list[str]) -> ValueError:
@@ -90,6 +100,11 @@ def make(name: str, **overrides: Any) -> tuple[Environment, Any]:
     """-> (env, params) for ``name`` (see the module docstring), params with ``overrides`` applied."""
     if not isinstance(name, str):
         raise ValueError(f"environment name must be a str, got {name!r}")
+    if name.startswith("atari100k/"):
+        game = name[len("atari100k/"):]
+        if game not in ATARI100K_GAMES:
+            raise _unknown(name, atari100k_names())
+        return Atari100k(game, **overrides), None
     if name.startswith("meta/"):
         inner_env, inner_params = make(name[len("meta/") :], **dict(overrides.pop("inner", None) or {}))
         env = MetaEnv(inner_env)

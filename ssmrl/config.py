@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from ssmrl.core import available_cores, make_stack
 
-SUITES = ("popgym", "gymnax", "meta", "wm_memory")
+SUITES = ("popgym", "gymnax", "meta", "wm_memory", "atari100k")
 MODEL_FIXED = ("name", "d_model", "n_layers", "mlp", "norm")
 
 
@@ -108,12 +108,13 @@ class RunnerConfig:
     eval_envs: int = 64
     eval_steps: int = 5000
     eval_greedy: bool = True
+    final_window: int = 10_000
     distributed: bool = False
 
     def validate(self) -> None:
         if self.eval_envs < 0:
             raise ConfigError(f"runner.eval_envs must be >= 0 (0: no final evaluation), got {self.eval_envs}")
-        for key in ("updates_per_call", "checkpoint_every", "max_checkpoints", "eval_steps"):
+        for key in ("updates_per_call", "checkpoint_every", "max_checkpoints", "eval_steps", "final_window"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"runner.{key} must be >= 1, got {getattr(self, key)}")
 

@@ -71,6 +71,9 @@ class Box:
     dtype: Any = struct.field(pytree_node=False, default=jnp.float32)
 
     def sample(self, key: Array) -> Array:
+        if jnp.issubdtype(self.dtype, jnp.integer):  # e.g. uint8 images: uniform over [low, high]
+            return jax.random.randint(key, self.shape, self.low, jnp.asarray(self.high, jnp.int32) + 1,
+                                      jnp.int32).astype(self.dtype)
         low = jnp.broadcast_to(jnp.asarray(self.low, dtype=self.dtype), self.shape)
         high = jnp.broadcast_to(jnp.asarray(self.high, dtype=self.dtype), self.shape)
         # Unbounded dimensions sample from a standard normal.

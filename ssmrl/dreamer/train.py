@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from ssmrl.acting import ActingState, episode_metrics, init_acting, make_act, make_evaluate_episodes
+from ssmrl.acting import ActingState, Trajectory, episode_metrics, init_acting, make_act, make_evaluate_episodes
 from ssmrl.config import ConfigError, RunConfig
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.imagine import Actor, Critic, imagine
@@ -55,11 +55,13 @@ from ssmrl.dreamer.world_model import (
     world_model_loss,
 )
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
+from ssmrl.host_acting import HostTrain, make_host_act, make_host_evaluate
 from ssmrl.nets import space_spec
 
 Array = jax.Array
 sg = jax.lax.stop_gradient
 WM_KEYS = ("recon_loss", "reward_loss", "cont_loss", "dyn_kl", "rep_kl", "post_entropy", "prior_entropy")
+EVAL_SEED_OFFSET = 1_000_003  # a host environment's evaluation emulators use seed + this (apart from training's)
 TRAIN_KEYS = ("wm_loss", *WM_KEYS, "actor_loss", "critic_loss", "policy_entropy", "imagined_return", "return_scale")
 
 
@@ -101,7 +103,11 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
     :class:`ssmrl.dreamer.config.DreamerConfig`. Returns pure, jittable ``(init, update, evaluate)``; see the
     module docstring. Raises :class:`ConfigError` if the encoder cannot take the observations."""
     algo: DreamerConfig = cfg.algo
-    vec = VecEnv(EpisodeStats(env), algo.num_envs)
+    host = getattr(env, "host_side", False)
+    if host and cfg.num_seeds != 1:
+        raise ConfigError(f"num_seeds={cfg.num_seeds} with the host-side environment {cfg.env.env_id}; valid: 1 "
+                          "(run seeds as separate runs, e.g. with scripts/atari100k.py)")
+    vec = env.vec(algo.num_envs, cfg.seed) if host else VecEnv(EpisodeStats(env), algo.num_envs)
     obs_space, action_space = vec.observation_space(env_params), vec.action_space(env_params)
     obs_spec, action_spec = space_spec(obs_space), space_spec(action_space)
     if obs_spec[0] == "box" and len(obs_spec[1]) not in (1, 3):
@@ -139,10 +145,6 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
 
         return policy
 
-    act = make_act(vec, env_params, make_policy(False), algo.num_steps)
-    eval_episodes = make_evaluate_episodes(VecEnv(EpisodeStats(env), max(cfg.runner.eval_envs, 1)), env_params,
-                                           make_policy(True), initial_carry, cfg.runner.eval_steps)
-
     def init(key: Array) -> DreamerState:
         key, key_env, key_wm, key_actor, key_critic = jax.random.split(key, 5)
         wm_params = init_world_model(key_wm, world_model)
@@ -154,7 +156,9 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
             slow_critic_params=critic_params, wm_opt=wm_tx.init(wm_params), actor_opt=actor_tx.init(actor_params),
             critic_opt=critic_tx.init(critic_params), return_norm=return_norm_init(),
             replay=replay_init(algo.replay_capacity, algo.num_envs, obs_example, action_example),
-            acting=init_acting(key_env, vec, env_params, initial_carry(algo.num_envs)), key=key,
+            acting=(ActingState(None, jnp.zeros((algo.num_envs,) + obs_example.shape, obs_example.dtype),
+                                jnp.ones((algo.num_envs,), bool), initial_carry(algo.num_envs)) if host else
+                    init_acting(key_env, vec, env_params, initial_carry(algo.num_envs))), key=key,
             update_step=jnp.zeros((), jnp.int32), grad_steps_done=jnp.zeros((), jnp.int32))
 
     def grad_step(state: DreamerState, key: Array) -> tuple[DreamerState, dict[str, Array]]:
@@ -207,12 +211,11 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
     def skip(state: DreamerState, key: Array) -> tuple[DreamerState, dict[str, Array]]:
         return state, {k: jnp.zeros((), jnp.float32) for k in TRAIN_KEYS}
 
-    def update(state: DreamerState) -> tuple[DreamerState, dict[str, Array]]:
-        key, key_act, key_train = jax.random.split(state.key, 3)
-        acting, traj = act(key_act, (state.wm_params, state.actor_params), state.acting)
+    def learn(state: DreamerState, traj: Trajectory) -> tuple[DreamerState, dict[str, Array]]:
+        key, key_train = jax.random.split(state.key)
         replay = replay_add(state.replay, traj.obs, traj.action, traj.reward, traj.is_first, traj.terminated,
                             traj.truncated, traj.final_obs)
-        state = state.replace(acting=acting, replay=replay, key=key)
+        state = state.replace(replay=replay, key=key)
         ready = (replay_size(replay) >= algo.learning_starts) & jnp.all(replay.count >= algo.seq_len)
         state, train_metrics = jax.lax.cond(ready, train, skip, state, key_train)
         step = state.update_step + 1
@@ -221,7 +224,24 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
                    "env_steps": step * algo.steps_per_update}
         return state.replace(update_step=step), jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), metrics)
 
+    params = lambda state: (state.wm_params, state.actor_params)
+    if host:
+        eval_seed = cfg.seed + EVAL_SEED_OFFSET
+        host_eval = make_host_evaluate(lambda: env.vec(max(cfg.runner.eval_envs, 1), eval_seed), make_policy(True),
+                                       initial_carry, cfg.runner.eval_steps)
+        return HostTrain(init=init, params=params, act=make_host_act(vec, make_policy(False), algo.num_steps),
+                         learn=learn, evaluate=lambda key, state: host_eval(key, params(state)), env=vec)
+
+    act = make_act(vec, env_params, make_policy(False), algo.num_steps)
+    eval_episodes = make_evaluate_episodes(VecEnv(EpisodeStats(env), max(cfg.runner.eval_envs, 1)), env_params,
+                                           make_policy(True), initial_carry, cfg.runner.eval_steps)
+
+    def update(state: DreamerState) -> tuple[DreamerState, dict[str, Array]]:
+        key, key_act = jax.random.split(state.key)
+        acting, traj = act(key_act, params(state), state.acting)
+        return learn(state.replace(acting=acting, key=key), traj)
+
     def evaluate(key: Array, state: DreamerState) -> dict[str, Array]:
-        return eval_episodes(key, (state.wm_params, state.actor_params))
+        return eval_episodes(key, params(state))
 
     return init, update, evaluate

@@ -18,7 +18,7 @@ import optax
 from flax import struct
 
 from ssmrl.acting import ActingState, episode_metrics, make_evaluate_episodes
-from ssmrl.config import RunConfig
+from ssmrl.config import ConfigError, RunConfig
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
 from ssmrl.ppo.config import PPOConfig
 from ssmrl.ppo.losses import LossTerms, compute_gae, ppo_loss
@@ -86,6 +86,10 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
     ``runner.eval_greedy``) until each has finished one episode (at most ``cfg.runner.eval_steps`` steps).
     All are pure and jittable and vmap over seeds.
     """
+    if getattr(env, "host_side", False):
+        raise ConfigError(f"env.suite={cfg.env.suite}: PPO runs on jittable JAX environments only, and "
+                          f"{cfg.env.env_id} is stepped on the host; valid: popgym, gymnax, meta, wm_memory (or train "
+                          "it with scripts/dreamer.py)")
     algo = cfg.algo
     net, vec = make_network(cfg, env, env_params)
     rollout = make_rollout(net, vec, env_params, algo.num_steps, algo.chunk_len)

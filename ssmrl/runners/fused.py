@@ -64,6 +64,13 @@ class FusedRunner:
     updates_per_call: int = struct.field(pytree_node=False)
     devices: tuple = struct.field(pytree_node=False)
 
+    def saved(self, update: int) -> None:
+        """Called after each checkpoint: the whole state is in it, nothing else to save."""
+
+    def restored(self, update: int, state: Any, warn: Callable[[str], None]) -> Any:
+        """Called after a restore: the restored state is complete as it is."""
+        return state
+
 
 def _mesh(axis_size: int, devices: list | None) -> Mesh:
     devices = list(jax.devices() if devices is None else devices)

@@ -4,9 +4,12 @@ evaluation, learning curve and ``summary.json``.
 An algorithm hands the loop ``make_train(cfg, env, env_params) -> (init, update, evaluate)``: pure functions with
 ``init(key) -> state``, ``update(state) -> (state, metrics)`` (metrics: a flat dict of float32 scalars) and
 ``evaluate(key, state) -> metrics``; ``cfg.algo`` gives ``num_updates`` and ``steps_per_update``. The loop knows
-nothing else of the algorithm. Every metric key becomes a ``metrics.csv`` column and a tensorboard scalar.
-The episode statistics of the shared acting module (``episode_return``, ``episode_length``, ``episodes``) are
-also reduced over seeds here: a seed counts for an update only if one of its episodes ended in it.
+nothing else of the algorithm. On a host-side environment (``env.host_side``, e.g. Atari) ``make_train`` returns
+a :class:`ssmrl.host_acting.HostTrain` instead, which :mod:`ssmrl.runners.hosted` drives with the same calls
+(the fused runner loops ``update`` on the device; the host runner steps the emulators between jitted calls).
+Every metric key becomes a ``metrics.csv`` column and a tensorboard scalar. The episode statistics of the shared
+acting module (``episode_return``, ``episode_length``, ``episodes``) are also
+reduced over seeds here: a seed counts for an update only if one of its episodes ended in it.
 
 Resume: call :func:`train` again on the same ``run_dir`` with the same config; it restores the newest intact
 checkpoint (falling back past damaged ones, with a warning) and continues with bit-identical results to an
@@ -21,6 +24,7 @@ state of the last completed call.
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from collections.abc import Callable
@@ -34,9 +38,11 @@ from rich.console import Console
 
 from ssmrl.checkpoint import Checkpointer, CheckpointError
 from ssmrl.config import RunConfig
+from ssmrl.host_acting import HostTrain
 from ssmrl.logging import RunLogger
 from ssmrl.plotting import plot_runs
 from ssmrl.runners.fused import make_fused_runner, seed_keys
+from ssmrl.runners.hosted import make_host_runner
 from ssmrl.runners.progress import ProgressReporter
 
 EPISODE_KEYS = ("episode_return", "episode_length")
@@ -146,10 +152,14 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
     if saved_step == num_updates and (run_dir / "summary.json").exists():
         ckpt.close()
         return _completed(run_dir, num_updates, console)
-    init, update, evaluate = make_train(cfg, env, env_params)
+    parts = make_train(cfg, env, env_params)
     console.print(f"compiling {cfg.model.name} on {cfg.env.env_id}: up to {per_call} updates x {cfg.num_seeds} "
                   "seed(s) per call ...", highlight=False)
-    runner, state = make_fused_runner(init, update, evaluate, seed_keys(cfg.seed, cfg.num_seeds), per_call, devices)
+    if isinstance(parts, HostTrain):
+        runner, state = make_host_runner(parts, seed_keys(cfg.seed, cfg.num_seeds), per_call,
+                                         run_dir / "env_snapshots", cfg.runner.max_checkpoints)
+    else:
+        runner, state = make_fused_runner(*parts, seed_keys(cfg.seed, cfg.num_seeds), per_call, devices)
     console.print(f"compiled in {runner.compile_s:.1f} s; {num_updates} updates of {steps} env steps per seed"
                   f"{f' on {len(runner.devices)} devices' if len(runner.devices) > 1 else ''}; "
                   f"{state_size(state, cfg.num_seeds)}", highlight=False)
@@ -157,6 +167,7 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
     restored = ckpt.restore_latest(state, warn=lambda msg: console.print(msg, highlight=False))
     if restored is not None:
         done, state = restored
+        state = runner.restored(done, state, lambda msg: console.print(msg, highlight=False))
         console.print(f"resumed from checkpoint at update {done} in {run_dir}", highlight=False)
     start_done = saved = done
     logger = RunLogger(run_dir, cfg.logger, start_update=done)
@@ -193,12 +204,14 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
                             ckpt.save(done, state)
                         except CheckpointError as err:
                             raise Diverged(f"diverged by update {done}: {err}; {_kept(saved)}", done) from None
+                        runner.saved(done)
                         saved = done
                     progress.update(done, sps, last_return)
         except KeyboardInterrupt:
             if done > saved:
                 try:
                     ckpt.save(done, state)
+                    runner.saved(done)
                     saved = done
                 except (CheckpointError, OSError):
                     pass
@@ -238,11 +251,30 @@ def _finish(cfg, runner, state, logger, ckpt, run_dir, console, done, start_done
                        compile_s=runner.compile_s,
                        sps=((done - start_done) * steps * cfg.num_seeds / train_s) if train_s else 0.0, updates=done)
     summary = {k: v for k, v in result.__dict__.items() if k != "state"}
+    window = cfg.runner.final_window
+    summary.update(env_steps=done * steps, complete=done == num_updates, train_return_window=window,
+                   train_return_last=window_return(logger.csv_path, done - -(-window // steps)) if cfg.logger.csv
+                   else None)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     console.print(f"done: {done}/{num_updates} updates, return {result.final_return:.3f}, eval "
                   f"{'-' if eval_return is None else f'{eval_return:.3f}'}, {result.sps:,.0f} steps/s, "
                   f"wall {result.wall_s:.0f} s -> {run_dir}", highlight=False)
     return result
+
+
+def window_return(csv_path: Path, after_update: int) -> float | None:
+    """Mean return of the episodes that ended after update ``after_update`` (rows of ``metrics.csv``, each row's
+    ``episode_return`` weighted by its ``episodes`` count); None if none ended there or the file is unreadable."""
+    total = count = 0.0
+    try:
+        with open(csv_path, newline="") as f:
+            for row in csv.DictReader(f):
+                value, n = row.get("episode_return") or "", row.get("episodes") or "1"
+                if int(float(row["update"])) > after_update and value not in ("", "nan"):
+                    total, count = total + float(value) * float(n), count + float(n)
+    except (OSError, ValueError, KeyError):
+        return None
+    return total / count if count else None
 
 
 def _kept(saved: int) -> str:
