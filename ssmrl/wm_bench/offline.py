@@ -1,0 +1,243 @@
+"""Offline training of the world model on a fixed data set of episodes (S4WM's protocol: the world model alone,
+trained on pre-collected sequences), and the cost of one training step (throughput, planned memory).
+
+Data: any pytree with the fields of ``envs.wm_memory.WMEpisodes`` (obs [T, N, *obs_shape], action [T, N, ...]
+the previous action, reward float32 [T, N], is_first / terminated / truncated bool [T, N]); the episodes all have
+the same length T. :func:`sample_batch` draws ``batch_size`` windows of ``seq_len`` consecutive steps, each
+inside one episode, time-major ``[seq_len, batch_size, ...]`` (a ``ssmrl.dreamer.replay.ReplayBatch``); a
+window that starts after step 0 gets ``is_first[0] = True`` and zero action and reward there, as the replay does.
+
+One training step (``Offline.train_step``): ``ssmrl.dreamer.world_model.world_model_loss`` (posterior sampled with
+a key split from the state's), its gradient, a clipped Adam step (``wm_lr``, ``wm_grad_clip``). The settings come
+from any config with :class:`OfflineConfig`'s field names (an ``OfflineConfig`` or a
+``ssmrl.dreamer.config.DreamerConfig``); the sequence core from a ``ssmrl.config.ModelConfig``, a core name or a
+built stack. :func:`fit` runs many steps in jitted chunks (sample + step under ``lax.scan``) and returns every
+step's metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from ssmrl.config import ModelConfig
+from ssmrl.dreamer.replay import ReplayBatch
+from ssmrl.dreamer.world_model import POSTERIORS, WorldModel, init_world_model, make_world_model, world_model_loss
+
+Array = jax.Array
+METRIC_KEYS = ("loss", "recon_loss", "reward_loss", "cont_loss", "dyn_kl", "rep_kl", "post_entropy",
+               "prior_entropy", "grad_norm")
+
+
+@dataclasses.dataclass(frozen=True)
+class OfflineConfig:
+    """Offline world-model training. Field names and meanings as ``DreamerConfig``'s (so either works);
+    ``seq_len`` 0: whole episodes. Images default to uint8 frames (``obs / 255 - 0.5``)."""
+
+    batch_size: int = 16
+    seq_len: int = 0
+    posterior: str = "s4wm"
+    latent_groups: int = 16
+    latent_classes: int = 16
+    hidden: int = 256
+    mlp_layers: int = 2
+    unimix: float = 0.01
+    reward_bins: int = 255
+    free_bits: float = 1.0
+    dyn_scale: float = 0.5
+    rep_scale: float = 0.1
+    wm_lr: float = 3e-4
+    wm_grad_clip: float = 1000.0
+    cnn_depth: int = 16
+    image_scale: float = 255.0
+    image_shift: float = 0.5
+
+
+@struct.dataclass
+class OfflineState:
+    """params: the world model's variables; opt_state: Adam's; key: the sampling key of the next step;
+    step: int32 [] steps taken."""
+
+    params: Any
+    opt_state: Any
+    key: Array
+    step: Array
+
+
+class Offline(NamedTuple):
+    """What :func:`make_offline` returns.
+
+    world_model: the :class:`WorldModel`; cfg: the config it was built from;
+    init(key) -> OfflineState; train_step(state, batch [L, B, ...]) -> (state, metrics {METRIC_KEYS: float32 []});
+    sample(key, episodes [T, N, ...]) -> ReplayBatch [seq_len, batch_size, ...] (seq_len 0: T);
+    train_steps(state, episodes, keys [n]) -> (state, metrics {name: [n]}): n steps of sample (key i) + train_step
+    under ``lax.scan``. All four are jitted and pure.
+    """
+
+    world_model: WorldModel
+    cfg: Any
+    init: Callable
+    train_step: Callable
+    sample: Callable
+    train_steps: Callable
+
+
+def _stack(model: Any):
+    """A ModelConfig, a core name (ModelConfig's defaults) or an already built stack -> the stack."""
+    if isinstance(model, str):
+        model = ModelConfig(name=model)
+    if isinstance(model, ModelConfig):
+        return model.make_stack()
+    if not hasattr(model, "d_model") or not hasattr(model, "step"):
+        raise ValueError(f"model must be a ModelConfig, a core name or a built stack, got {model!r}")
+    return model
+
+
+def build_world_model(cfg: Any, obs_space: Any, action_space: Any, model: Any, **options: Any) -> WorldModel:
+    """The world model that ``cfg`` (OfflineConfig field names) describes on the core ``model`` (ModelConfig,
+    core name or stack); ``options`` override :class:`WorldModel` attributes (e.g. ``dtype``)."""
+    if cfg.posterior not in POSTERIORS:
+        raise ValueError(f"posterior: unknown {cfg.posterior!r}; valid: {list(POSTERIORS)}")
+    image = len(getattr(obs_space, "shape", ())) == 3
+    if image and cfg.image_scale == 1.0 and jnp.dtype(obs_space.dtype) == jnp.uint8:
+        raise ValueError("image_scale=1 with uint8 image observations; valid: 255 (with image_shift=0.5)")
+    kwargs = dict(groups=cfg.latent_groups, classes=cfg.latent_classes, hidden=cfg.hidden,
+                  mlp_layers=cfg.mlp_layers, reward_bins=cfg.reward_bins, unimix=cfg.unimix,
+                  posterior=cfg.posterior, cnn_depth=cfg.cnn_depth, image_scale=cfg.image_scale,
+                  image_shift=cfg.image_shift)
+    return make_world_model(obs_space, action_space, _stack(model), **{**kwargs, **options})
+
+
+def sample_batch(key: Array, episodes: Any, batch_size: int, seq_len: int = 0) -> ReplayBatch:
+    """``batch_size`` windows of ``seq_len`` steps (0: the whole episode), each at a uniformly random episode and
+    start inside it, from episodes with fields [T, N, ...] -> ReplayBatch [seq_len, batch_size, ...].
+
+    is_first[0] is set and action / reward zeroed wherever is_first (a window starting mid-episode begins from
+    the initial carry). Jittable (batch_size, seq_len static).
+    """
+    length, num = episodes.is_first.shape
+    seq_len = seq_len or length
+    if not 1 <= seq_len <= length:
+        raise ValueError(f"seq_len={seq_len} must be in 1..{length} (the episodes' length; 0: whole episodes)")
+    key_ep, key_start = jax.random.split(key)
+    index = jax.random.randint(key_ep, (batch_size,), 0, num)
+    start = jax.random.randint(key_start, (batch_size,), 0, length - seq_len + 1)
+
+    def window(x):  # [T, N, ...] -> [seq_len, batch_size, ...]
+        one = lambda i, s: jax.lax.dynamic_slice_in_dim(x[:, i], s, seq_len, axis=0)
+        return jax.vmap(one, out_axes=1)(index, start)
+
+    is_first = window(episodes.is_first).at[0].set(True)
+    keep = lambda x: jnp.where(is_first.reshape(is_first.shape + (1,) * (x.ndim - 2)), jnp.zeros_like(x), x)
+    return ReplayBatch(obs=window(episodes.obs), action=keep(window(episodes.action)),
+                       reward=keep(window(episodes.reward)), is_first=is_first,
+                       terminated=window(episodes.terminated), truncated=window(episodes.truncated))
+
+
+def make_offline(cfg: Any, obs_space: Any, action_space: Any, model: Any, jit_options: dict | None = None,
+                 **options: Any) -> Offline:
+    """Offline training of the world model ``build_world_model(cfg, obs_space, action_space, model, **options)``;
+    see :class:`Offline` and the module docstring. ``jit_options`` go to every ``jax.jit`` (e.g.
+    ``compiler_options={"xla_backend_optimization_level": 0}``: faster compiles for tiny test models)."""
+    world_model = build_world_model(cfg, obs_space, action_space, model, **options)
+    tx = optax.chain(optax.clip_by_global_norm(cfg.wm_grad_clip), optax.adam(cfg.wm_lr, eps=1e-8))
+    loss_fn = lambda params, batch, key: world_model_loss(
+        key, params, batch, model=world_model, dyn_scale=cfg.dyn_scale, rep_scale=cfg.rep_scale,
+        free_bits=cfg.free_bits)
+
+    def init(key: Array) -> OfflineState:
+        key_params, key_state = jax.random.split(key)
+        params = init_world_model(key_params, world_model)
+        return OfflineState(params, tx.init(params), key_state, jnp.zeros((), jnp.int32))
+
+    def train_step(state: OfflineState, batch: Any) -> tuple[OfflineState, dict[str, Array]]:
+        key, key_loss = jax.random.split(state.key)
+        (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, key_loss)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {**aux.metrics, "grad_norm": optax.global_norm(grads).astype(jnp.float32)}
+        return OfflineState(params, opt_state, key, state.step + 1), metrics
+
+    sample = lambda key, episodes: sample_batch(key, episodes, cfg.batch_size, cfg.seq_len)
+
+    def train_steps(state: OfflineState, episodes: Any, keys: Array) -> tuple[OfflineState, dict[str, Array]]:
+        return jax.lax.scan(lambda s, k: train_step(s, sample(k, episodes)), state, keys)
+
+    jit = lambda fn: jax.jit(fn, **(jit_options or {}))
+    return Offline(world_model, cfg, jit(init), jit(train_step), jit(sample), jit(train_steps))
+
+
+def fit(offline: Offline, state: OfflineState, episodes: Any, num_steps: int, key: Array,
+        chunk: int = 100) -> tuple[OfflineState, dict[str, np.ndarray]]:
+    """``num_steps`` training steps on batches sampled from ``episodes`` ([T, N, ...]) with
+    ``jax.random.split(key, num_steps)[i]`` for step i, in jitted chunks of up to ``chunk`` steps (two compiles
+    at most: the full chunk and the remainder) -> (state, metrics {name: float32 [num_steps]} on the host)."""
+    if num_steps < 0 or chunk < 1:
+        raise ValueError(f"num_steps must be >= 0 and chunk >= 1, got {num_steps}, {chunk}")
+    keys = jax.random.split(key, max(num_steps, 1))[:num_steps]
+    parts = []
+    for lo in range(0, num_steps, chunk):
+        state, metrics = offline.train_steps(state, episodes, keys[lo: lo + chunk])
+        parts.append(jax.device_get(metrics))
+    empty = {k: np.zeros(0, np.float32) for k in METRIC_KEYS}
+    return state, {k: np.concatenate([p[k] for p in parts]) for k in METRIC_KEYS} if parts else empty
+
+
+def compiled_memory(compiled: Any) -> dict[str, int] | None:
+    """XLA's planned buffer bytes of a compiled program: temp, argument, output and their total (what the
+    program's buffers need, not a measured peak; None where the backend does not report them)."""
+    try:
+        stats = compiled.memory_analysis()
+        parts = {"temp": int(stats.temp_size_in_bytes), "argument": int(stats.argument_size_in_bytes),
+                 "output": int(stats.output_size_in_bytes)}
+    except Exception:  # not every backend implements memory_analysis
+        return None
+    return {**parts, "total": sum(parts.values())}
+
+
+def device_peak_bytes() -> int | None:
+    """The measured peak of bytes in use on the default device since the process started (``memory_stats``'s
+    ``peak_bytes_in_use``; GPU / TPU), None where the backend does not report it (CPU)."""
+    stats = jax.devices()[0].memory_stats() or {}
+    return int(stats["peak_bytes_in_use"]) if "peak_bytes_in_use" in stats else None
+
+
+def time_compiled(fn: Callable, args: tuple, repeats: int = 3, feed: Callable | None = None) -> dict[str, Any]:
+    """Compile ``jax.jit(fn)`` for ``args``, call it once (warm-up), then ``repeats`` timed calls ->
+    {"compile_s", "run_s" (median), "memory" (:func:`compiled_memory`), "out" (the last output)}.
+    ``feed(args, out) -> args`` makes the next call's arguments from the last output (e.g. a training state)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_s = time.perf_counter() - start
+    out = jax.block_until_ready(compiled(*args))
+    runs = []
+    for _ in range(repeats):
+        args = feed(args, out) if feed else args
+        start = time.perf_counter()
+        out = jax.block_until_ready(compiled(*args))
+        runs.append(time.perf_counter() - start)
+    return {"compile_s": compile_s, "run_s": statistics.median(runs), "memory": compiled_memory(compiled),
+            "out": out}
+
+
+def train_throughput(offline: Offline, state: OfflineState, batch: Any, repeats: int = 3) -> dict[str, Any]:
+    """Speed of one training step on ``batch`` [T, B, ...] (the state fed back as in training) ->
+    {"T", "B", "steps_per_s" (B x T replayed steps per second, median of ``repeats``), "run_ms", "compile_s",
+    "memory" (:func:`compiled_memory` of the step: XLA's plan), "peak_bytes" (:func:`device_peak_bytes`: the
+    device's measured peak so far, None on CPU)}."""
+    length, batch_size = batch.is_first.shape
+    timing = time_compiled(offline.train_step, (state, batch), repeats, feed=lambda args, out: (out[0], args[1]))
+    return {"T": length, "B": batch_size, "steps_per_s": length * batch_size / timing["run_s"],
+            "run_ms": 1e3 * timing["run_s"], "compile_s": timing["compile_s"], "memory": timing["memory"],
+            "peak_bytes": device_peak_bytes()}
