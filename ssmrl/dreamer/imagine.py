@@ -74,8 +74,10 @@ class Imagined:
 
     feat [H + 1, N, F] (feat[0]: the start states); action [H, N, *action_shape] (action[i] taken at state i);
     log_prob, entropy float32 [H, N] of the policy at state i (differentiable w.r.t. the actor's parameters);
-    reward float32 [H, N] (decoded reward head at state i + 1); cont float32 [H, N] (continue probability
-    sigmoid(cont head) at state i + 1); start_cont float32 [N] (the start's continue from the data).
+    reward float32 [H, N] (decoded reward head at state i + 1); cont float32 [H, N] (the continue head's mode at
+    state i + 1: 1 where sigmoid(logit) > 0.5, else 0, as DreamerV3; the probability would discount every imagined
+    step by the model's small doubt, which on long episodes (CartPole) shrinks the imagined return several-fold);
+    start_cont float32 [N] (the start's continue from the data).
     """
 
     feat: Array
@@ -111,6 +113,6 @@ def imagine(key: Array, wm_params: Any, actor_params: Any, start: ImagineStart, 
                                                           jax.random.split(key, horizon))
     feat = sg(jnp.concatenate([features(start.h, start.z)[None], features(hs, zs)], 0))
     reward = wm("reward_value", feat[1:])
-    cont = jax.nn.sigmoid(wm("cont", feat[1:]).astype(jnp.float32))
+    cont = (wm("cont", feat[1:]) > 0).astype(jnp.float32)  # the Bernoulli's mode: 1 unless termination is likely
     return Imagined(feat, action, log_prob.astype(jnp.float32), entropy.astype(jnp.float32),
                     reward.astype(jnp.float32), cont, start.cont.astype(jnp.float32))

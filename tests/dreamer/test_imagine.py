@@ -111,7 +111,7 @@ def test_layout_matches_the_losses():
         assert getattr(out, name).shape == (HORIZON, N) and getattr(out, name).dtype == np.float32, name
     np.testing.assert_array_equal(out.feat[0], np.concatenate([start.h, start.z.reshape(N, 16)], -1))
     np.testing.assert_allclose(out.reward, r["reward"], rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(out.cont, 1.0 / (1.0 + np.exp(-r["cont_logit"])), rtol=1e-6)
+    np.testing.assert_array_equal(out.cont, (r["cont_logit"] > 0).astype(np.float32))  # the Bernoulli's mode
     # Starts are flattened t * B + b: the terminal step (t = 2, b = 0) is start 4, the only one with continue 0.
     expected = np.ones(N, np.float32)
     expected[2 * B + 0] = 0.0
