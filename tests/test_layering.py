@@ -1,8 +1,8 @@
 """Imports flow one way: a package of ``ssmrl`` may import only the layers below it, in the order
-core <- nets <- acting <- ppo / dreamer <- runners / cli (see ``LAYERS``); ``ssmrl.core`` imports nothing else
-from ``ssmrl``, the algorithms (ppo, dreamer) do not import each other, the run layer imports no algorithm package,
-and ``ssmrl`` never imports ``envs`` (scripts join the two; README.md, "Layout"). Checked statically on the
-source, so a lazy import inside a function is caught too."""
+core <- nets <- acting <- ppo / dreamer / diagnostics <- runners / cli <- benchmark / wm_bench (see ``LAYERS``);
+``ssmrl.core`` imports nothing else from ``ssmrl``, the algorithms (ppo, dreamer) do not import each other, the run
+layer imports no algorithm package, and ``ssmrl`` never imports ``envs`` (scripts join the two; README.md,
+"Layout"). Checked statically on the source, so a lazy import inside a function is caught too."""
 
 from __future__ import annotations
 
@@ -43,11 +43,13 @@ def test_ssmrl_never_imports_envs():
 LAYERS = [
     ["ssmrl.core"],
     ["ssmrl.nets"],
-    ["ssmrl.acting"],
-    ["ssmrl.ppo", "ssmrl.dreamer"],
+    ["ssmrl.acting", "ssmrl.host_acting"],
+    ["ssmrl.ppo", "ssmrl.dreamer", "ssmrl.diagnostics"],
     ["ssmrl.runners", "ssmrl.cli"],
+    ["ssmrl.benchmark", "ssmrl.wm_bench"],  # applications of the algorithms and the run layer
 ]
 ALGORITHMS = ["ssmrl.ppo", "ssmrl.dreamer"]
+RUN_LAYER = ["ssmrl.runners", "ssmrl.cli"]
 
 
 def _sources(module: str) -> dict[str, set[str]]:
@@ -75,6 +77,6 @@ def test_algorithms_do_not_import_each_other_and_the_run_layer_imports_none():
         others = [m for m in ALGORITHMS if m != module]
         for path, names in _sources(module).items():
             assert not _hits(names, others), f"{path} imports another algorithm"
-    for module in LAYERS[-1]:
+    for module in RUN_LAYER:
         for path, names in _sources(module).items():
             assert not _hits(names, ALGORITHMS), f"{path} (run layer) imports an algorithm package"
