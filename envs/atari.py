@@ -282,12 +282,33 @@ class Atari100k:
 
     def __init__(self, game: str, **kwargs: Any):
         self.game, self.kwargs = check_game(game), kwargs
-        _import_ale()
-        _import_pillow()
+        valid = ("frame_skip", "noop_max", "max_frames", "size")
+        bad = sorted(set(kwargs) - set(valid))
+        if bad:
+            raise ValueError(f"atari100k/{game}: unknown protocol setting(s) {bad}; valid: {list(valid)}")
+        try:
+            _import_ale()
+            _import_pillow()
+        except ImportError as err:  # the registry reports ValueErrors as one line
+            raise ValueError(str(err)) from None
 
     @property
     def name(self) -> str:
         return f"atari100k/{self.game}"
+
+    def observation_space(self, params: Any = None) -> Box:
+        size = self.kwargs.get("size", 64)
+        return Box(low=0, high=255, shape=(size, size, 3), dtype=jnp.uint8)
+
+    def action_space(self, params: Any = None) -> Discrete:
+        """``Discrete`` over the game's minimal action set (read from the ROM once)."""
+        if not hasattr(self, "_num_actions"):
+            ale_py = _import_ale()
+            ale = ale_py.ALEInterface()
+            ale.setLoggerMode(ale_py.LoggerMode.Error)
+            ale.loadROM(ale_py.roms.get_rom_path(rom_id(self.game)))
+            self._num_actions = len(ale.getMinimalActionSet())
+        return Discrete(self._num_actions)
 
     def vec(self, num_envs: int, seed: int) -> AtariVecEnv:
         """``num_envs`` emulators of this game seeded from ``seed`` (see :class:`AtariVecEnv`)."""

@@ -107,6 +107,9 @@ def make(name: str, **overrides: Any) -> tuple[Environment, Any]:
         return Atari100k(game, **overrides), None
     if name.startswith("meta/"):
         inner_env, inner_params = make(name[len("meta/") :], **dict(overrides.pop("inner", None) or {}))
+        if getattr(inner_env, "host_side", False):
+            raise ValueError(f"{name}: meta/ wraps jittable JAX environments only, not the host-side "
+                             f"{inner_env.name}")
         env = MetaEnv(inner_env)
         params = _with_overrides(env.default_params.replace(inner=inner_params), overrides, name)
         env._check(params)

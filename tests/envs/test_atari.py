@@ -10,6 +10,7 @@ emulator state.
 from __future__ import annotations
 
 import importlib.util
+import pickle
 import sys
 
 import numpy as np
@@ -223,3 +224,46 @@ def test_deterministic_given_the_seed():
     # Each environment's no-op stream depends on (seed, index) only, not on the batch size; other seeds differ.
     np.testing.assert_array_equal(run(3, 1, 0)[1], starts[:1])
     assert not np.array_equal(run(4, 2, 0)[1], starts)
+
+
+@needs_ale
+def test_snapshot_and_restore_continue_bit_for_bit():
+    # A 200-frame cap ends an episode every 50 agent steps, so the 120 steps after the snapshot cross resets
+    # (fresh no-op draws from the restored generators) as well as plain steps.
+    env = AtariVecEnv("Breakout", 2, 5, max_frames=200)
+    env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        env.step(rng.integers(0, 4, 2))
+    snapshot = env.snapshot()
+    actions = rng.integers(0, 4, (120, 2))
+
+    def play():
+        out = []
+        for a in actions:
+            obs, reward, terminated, truncated, info = env.step(a)
+            out += [obs, reward, terminated, truncated, info["final_obs"], info["episode_return"], info["lives"]]
+        return out
+
+    first = play()
+    env.restore(pickle.loads(pickle.dumps(snapshot)))  # as the host runner stores it
+    second = play()
+    assert all(np.array_equal(x, y) for x, y in zip(first, second, strict=True))
+    assert any(np.any(x) for x in first[3::7])  # truncations (and their resets) were replayed too
+    with pytest.raises(ValueError, match="cannot restore"):
+        AtariVecEnv("Pong", 2, 5).restore(snapshot)
+
+
+@needs_ale
+def test_registry_handle_builds_seeded_emulators():
+    import envs
+
+    handle, params = envs.make("atari100k/Pong", size=32)
+    assert params is None and handle.host_side and handle.name == "atari100k/Pong"
+    assert handle.observation_space().shape == (32, 32, 3) and handle.action_space().n == 6
+    vec = handle.vec(3, seed=1)
+    assert vec.num_envs == 3 and vec.reset().shape == (3, 32, 32, 3)
+    with pytest.raises(ValueError, match="valid:.*size"):
+        envs.make("atari100k/Pong", sise=32)
+    with pytest.raises(ValueError, match="meta/ wraps jittable JAX environments only"):
+        envs.make("meta/atari100k/Pong")
