@@ -80,7 +80,7 @@ class Offline(NamedTuple):
     init(key) -> OfflineState; train_step(state, batch [L, B, ...]) -> (state, metrics {METRIC_KEYS: float32 []});
     sample(key, episodes [T, N, ...]) -> ReplayBatch [seq_len, batch_size, ...] (seq_len 0: T);
     train_steps(state, episodes, keys [n]) -> (state, metrics {name: [n]}): n steps of sample (key i) + train_step
-    under ``lax.scan``. All four are jitted and pure.
+    under ``lax.scan``. All four are pure and jitted (``sample`` first takes the fields of :func:`as_arrays`).
     """
 
     world_model: WorldModel
@@ -133,6 +133,7 @@ def sample_batch(key: Array, episodes: Any, batch_size: int, seq_len: int = 0) -
     start = jax.random.randint(key_start, (batch_size,), 0, length - seq_len + 1)
 
     def window(x):  # [T, N, ...] -> [seq_len, batch_size, ...]
+        x = jnp.asarray(x)
         one = lambda i, s: jax.lax.dynamic_slice_in_dim(x[:, i], s, seq_len, axis=0)
         return jax.vmap(one, out_axes=1)(index, start)
 
@@ -141,6 +142,13 @@ def sample_batch(key: Array, episodes: Any, batch_size: int, seq_len: int = 0) -
     return ReplayBatch(obs=window(episodes.obs), action=keep(window(episodes.action)),
                        reward=keep(window(episodes.reward)), is_first=is_first,
                        terminated=window(episodes.terminated), truncated=window(episodes.truncated))
+
+
+def as_arrays(episodes: Any) -> ReplayBatch:
+    """The fields training reads (obs, action, reward, is_first, terminated, truncated) of any object that has
+    them, e.g. ``WMEpisodes`` (its markers dropped), as a :class:`ReplayBatch` pytree of device arrays [T, N, ...]."""
+    return ReplayBatch(*(jnp.asarray(getattr(episodes, name)) for name in
+                         ("obs", "action", "reward", "is_first", "terminated", "truncated")))
 
 
 def make_offline(cfg: Any, obs_space: Any, action_space: Any, model: Any, jit_options: dict | None = None,
@@ -173,7 +181,9 @@ def make_offline(cfg: Any, obs_space: Any, action_space: Any, model: Any, jit_op
         return jax.lax.scan(lambda s, k: train_step(s, sample(k, episodes)), state, keys)
 
     jit = lambda fn: jax.jit(fn, **(jit_options or {}))
-    return Offline(world_model, cfg, jit(init), jit(train_step), jit(sample), jit(train_steps))
+    sample_jit = jit(sample)
+    sample_any = lambda key, episodes: sample_jit(key, as_arrays(episodes))
+    return Offline(world_model, cfg, jit(init), jit(train_step), sample_any, jit(train_steps))
 
 
 def fit(offline: Offline, state: OfflineState, episodes: Any, num_steps: int, key: Array,
@@ -184,6 +194,7 @@ def fit(offline: Offline, state: OfflineState, episodes: Any, num_steps: int, ke
     if num_steps < 0 or chunk < 1:
         raise ValueError(f"num_steps must be >= 0 and chunk >= 1, got {num_steps}, {chunk}")
     keys = jax.random.split(key, max(num_steps, 1))[:num_steps]
+    episodes = as_arrays(episodes)
     parts = []
     for lo in range(0, num_steps, chunk):
         state, metrics = offline.train_steps(state, episodes, keys[lo: lo + chunk])
@@ -212,13 +223,14 @@ def device_peak_bytes() -> int | None:
 
 
 def time_compiled(fn: Callable, args: tuple, repeats: int = 3, feed: Callable | None = None) -> dict[str, Any]:
-    """Compile ``jax.jit(fn)`` for ``args``, call it once (warm-up), then ``repeats`` timed calls ->
-    {"compile_s", "run_s" (median), "memory" (:func:`compiled_memory`), "out" (the last output)}.
+    """Compile ``fn`` (``jax.jit(fn)`` unless already jitted) for ``args``, call it once (warm-up), then
+    ``repeats`` timed calls -> {"compile_s", "run_s" (median), "memory" (:func:`compiled_memory`), "out" (the
+    last output)}.
     ``feed(args, out) -> args`` makes the next call's arguments from the last output (e.g. a training state)."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
+    compiled = (fn if hasattr(fn, "lower") else jax.jit(fn)).lower(*args).compile()
     compile_s = time.perf_counter() - start
     out = jax.block_until_ready(compiled(*args))
     runs = []
