@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from ssmrl.wm_bench.offline import OfflineConfig, OfflineState, fit, make_offline, train_throughput
-from ssmrl.wm_bench.openloop import OpenLoopResult, evaluate, imagine_throughput
+from ssmrl.wm_bench.openloop import OpenLoopResult, evaluate, imagine_throughput, make_rollout
 from ssmrl.wm_bench.report import table_row
 
 __all__ = ["Cell", "OfflineConfig", "run_cell"]
@@ -43,19 +43,20 @@ class Cell:
 def run_cell(cfg: Any, model: Any, model_name: str, task: str, obs_space: Any, action_space: Any, train_data: Any,
              eval_data: Any, num_steps: int, key: jax.Array, context: int | None = None,
              eval_chunk: int | None = None, speed: bool = False, imagine_horizons: tuple[int, ...] = (),
-             keep: int = 2, **options: Any) -> Cell:
+             keep: int = 2, jit_options: dict | None = None, **options: Any) -> Cell:
     """Train the world model of (``cfg``, ``model``) for ``num_steps`` steps on ``train_data`` ([T, N, ...]
     episodes), evaluate it open-loop on ``eval_data`` (``context`` None: the task's default), and collect the row.
 
     ``speed``: also time a training step on one sampled batch (``train_throughput``); ``imagine_horizons``: time
-    the rollout at these K (``imagine_throughput``, batch ``cfg.batch_size``). ``options`` go to the world model.
+    the rollout at these K (``imagine_throughput``, batch ``cfg.batch_size``). ``jit_options`` go to the jitted
+    training and rollout functions, ``options`` to the world model.
     Keys: ``split(key, 4)`` -> init, training, evaluation, the timed batch.
     """
-    offline = make_offline(cfg, obs_space, action_space, model, **options)
+    offline = make_offline(cfg, obs_space, action_space, model, jit_options=jit_options, **options)
     key_init, key_train, key_eval, key_batch = jax.random.split(key, 4)
     state, metrics = fit(offline, offline.init(key_init), train_data, num_steps, key_train)
     result = evaluate(offline.world_model, state.params, eval_data, key_eval, context=context, chunk=eval_chunk,
-                      keep=keep)
+                      keep=keep, rollout=make_rollout(offline.world_model, jit_options=jit_options))
     train_speed = train_throughput(offline, state, offline.sample(key_batch, train_data)) if speed else None
     imagine_speed = imagine_throughput(offline.world_model, state.params, cfg.batch_size,
                                        list(imagine_horizons)) if imagine_horizons else None

@@ -197,3 +197,29 @@ def test_imagine_throughput(tiny):
     (speed,) = speeds
     assert (speed["K"], speed["B"], speed["decode"]) == (3, 2, False)
     assert speed["steps_per_s"] == pytest.approx(3 * 2 / (speed["run_ms"] / 1e3))
+
+
+@pytest.mark.slow
+def test_one_cell_end_to_end_on_a_wm_memory_task(tmp_path):
+    """``run_cell`` on scripted CueReward episodes (64 steps, 2 cues), then the task's PNGs: the path a
+    benchmark preset takes, at toy size (a few training steps, no claim on the numbers)."""
+    from envs.wm_memory import generate_dataset, make_task
+    from ssmrl.wm_bench import run_cell
+
+    overrides = {"length": 64, "num_cues": 2}
+    env, env_params = make_task("CueRewardEasy", **overrides)
+    train = generate_dataset(jax.random.key(0), "CueRewardEasy", 4, **overrides)
+    test = generate_dataset(jax.random.key(1), "CueRewardEasy", 2, **overrides)
+    with jax.threefry_partitionable(False):
+        cell = run_cell(TINY, TINY_CORE, "gru", "CueRewardEasy", env.observation_space(env_params),
+                        env.action_space(env_params), train, test, num_steps=3, key=jax.random.key(2, impl="rbg"),
+                        jit_options=FAST_JIT)
+    context = int(np.max(test.markers["cue_last_seen"])) + 1  # the cue seen, the rest imagined
+    assert (cell.result.context, cell.result.horizon) == (context, 64 - context)
+    row = cell.row
+    assert row["train_steps"] == 3 and row["loss_finite"] and row["posterior"] == "s4wm"
+    assert 0 <= row["reward_accuracy"] <= 1 and row["mse"] > 0 and "train_steps_per_s" not in row
+    plot_mse_curves({"gru": cell.result.mse}, tmp_path / "CueRewardEasy_mse.png", "CueRewardEasy")
+    plot_strip(cell.result.truth[:, 0], {"gru": cell.result.pred[:, 0]}, tmp_path / "CueRewardEasy_strip.png",
+               context=cell.result.context)
+    assert (tmp_path / "CueRewardEasy_strip.png").stat().st_size > 0
