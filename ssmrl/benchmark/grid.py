@@ -1,0 +1,666 @@
+"""The benchmark grid: algorithm x model x task cells (all seeds of a cell in one program), from a preset
+(``configs/benchmark/<name>.yaml``) and command-line overrides, run one after the other in this process and
+resumable.
+
+**Settings.** A preset is a mapping of the keys in :data:`SETTING_KEYS`; the command line (``key=value``, Hydra's
+override grammar) replaces any of them (``models=[s5,gru]``, ``tasks=[...]``, ``match_params=20000``) and adds:
+``preset=<name>``, ``out_dir=<folder>`` (both required); ``<algo>.<key>=v`` / ``<model>.<key>=v``: an override of
+the cells of that algorithm / core only (``ppo.algo.lr=1e-3``, ``s5.model.state_size=16``); anything else is an
+override of every cell's Hydra config (``algo.lr=1e-3``, ``model.d_model=32``, ``num_seeds=3``,
+``experiment=debug``). The grid chooses ``model=``, ``env=``, ``env.task`` and ``run_dir`` itself. GRU, LSTM,
+Transformer and the memoryless ``identity`` core are always in the grid (:data:`BASELINES`, added when missing).
+
+**A cell** is one call of ``ssmrl.runners.host.train`` on the config that Hydra composes from
+``configs/<algo>.yaml`` with, in order: ``model=<model> env=<suite>``, the preset's and the command line's cell
+overrides (every cell, then the algorithm's, the model's and the task's own), ``env.task`` and ``run_dir =
+<out_dir>/runs/<algo>/<task>/<model>``. With ``match_params=N`` the cell's ``model.d_model`` is then set so that
+its core stack has about N parameters (:mod:`ssmrl.benchmark.sizing`). Meta-RL tasks (``meta/...``) train with
+``num_trials = meta_trials`` (k) trials per meta-episode and are evaluated greedily on 2k trials, one return per
+trial index (:func:`trial_returns`).
+
+**Resuming.** Each cell writes ``config.yaml`` (as ``scripts/<algo>.py`` does) and ``benchmark.json`` (the cell,
+its status and its extra numbers) in its run dir. A cell whose ``summary.json`` is complete is not trained again
+(if its ``benchmark.json`` is missing its extras are computed from the final checkpoint); a cell killed while
+training resumes from its newest checkpoint (``train`` does that with the same run dir and config); a cell that
+diverged stays as it is (its status says so). A run dir that holds a run of another config is an error before
+anything runs, naming the key that differs. ``Ctrl-C`` keeps what is saved; the same command resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import yaml
+from flax import struct
+from omegaconf import OmegaConf
+from rich.console import Console
+
+from ssmrl.benchmark.report import count_text, markdown, plot_curves, plot_summary, plot_trials, slug, write_csv
+from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns
+from ssmrl.benchmark.sizing import Match, match_d_model, stack_param_count, tree_param_count
+from ssmrl.checkpoint import Checkpointer, CheckpointError
+from ssmrl.cli import compose_config
+from ssmrl.config import ConfigError, RunConfig, run_config_from_dict, run_config_to_dict
+from ssmrl.core import available_cores
+from ssmrl.env import Environment
+from ssmrl.runners.fused import seed_keys
+from ssmrl.runners.host import Diverged, train
+from ssmrl.runners.rundir import CONFIG_FILE, RunLock
+
+BASELINES = ("gru", "lstm", "transformer", "identity")
+PRESET_DIR = "benchmark"
+# Every key a preset may hold (and the command line may replace), with its type.
+SETTING_KEYS: dict[str, type | tuple] = {
+    "description": str,           # one line for results.md
+    "algos": list,                # algorithms, e.g. [ppo] or [ppo, dreamer]
+    "models": list,               # cores (configs/model/<name>.yaml); the BASELINES are added
+    "tasks": list,                # environment names: popgym/<Task>, gymnax/<id>, meta/<inner name>, ...
+    "overrides": list,            # Hydra overrides of every cell
+    "algo_overrides": dict,       # algorithm -> overrides of its cells
+    "model_overrides": dict,      # core -> overrides of its cells
+    "task_overrides": dict,       # task -> overrides of its cells
+    "env_kwargs": dict,           # task -> keyword arguments of the environment factory (params fields)
+    "match_params": (int, type(None)),  # N: size each core stack to about N parameters (null: as configured)
+    "meta_trials": int,           # k: trials per meta-episode in training (evaluation: 2k)
+    "mmer_window": int,           # trailing window (updates) of the MMER's smoothing (1: none)
+    "diagnostics": bool,          # memory diagnostics per cell (where the algorithm provides core inputs)
+    "diagnostics_steps": int,     # length of the real episodes the diagnostics run on
+    "max_cells": (int, type(None)),  # run at most this many cells in this invocation (null: all)
+}
+CLI_KEYS = ("preset", "out_dir")
+RESERVED = ("model", "env", "run_dir", "resume", "hydra")
+CELL_LOG = "train.log"
+MEMORY_PNG = "memory.png"
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """What the grid needs of an algorithm (the script builds it; ``ssmrl.benchmark`` imports no algorithm).
+
+    schema: its ``algo.*`` dataclass; make_train: ``make_train(cfg, env, env_params)``; agent_params(state) -> the
+    agent's parameters (a pytree) from one seed's training state (or its shapes); memory_inputs(cfg, env,
+    env_params, state, key, steps) -> (stack module, stack variables, core inputs xs [T, B, H], is_first [T, B]) of
+    real episodes played by one seed's trained agent, or None if the algorithm offers no diagnostics.
+    """
+
+    name: str
+    schema: type
+    make_train: Callable
+    agent_params: Callable[[Any], Any]
+    memory_inputs: Callable | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A preset with the command line applied; ``added``: baselines the grid added to ``models``."""
+
+    preset: str
+    out_dir: Path
+    description: str = ""
+    algos: tuple = ("ppo",)
+    models: tuple = ()
+    tasks: tuple = ()
+    overrides: tuple = ()
+    algo_overrides: dict = field(default_factory=dict)
+    model_overrides: dict = field(default_factory=dict)
+    task_overrides: dict = field(default_factory=dict)
+    env_kwargs: dict = field(default_factory=dict)
+    match_params: int | None = None
+    meta_trials: int = 2
+    mmer_window: int = 1
+    diagnostics: bool = True
+    diagnostics_steps: int = 64
+    max_cells: int | None = None
+    added: tuple = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Cell:
+    """One run: ``cfg`` is its validated config (``cfg.run_dir`` = ``run_dir``); env_kwargs: the environment
+    factory's keyword arguments for training; eval_trials: 2k for a meta-RL task (None otherwise); match: the
+    ``match_params`` sizing (None without)."""
+
+    algo: str
+    task: str
+    model: str
+    run_dir: Path
+    cfg: RunConfig
+    env_kwargs: dict
+    eval_trials: int | None = None
+    match: Match | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.algo} {self.task} {self.model}"
+
+    def describe(self) -> dict:
+        """What identifies the cell beyond its config.yaml (checked on resume)."""
+        return {"algo": self.algo, "task": self.task, "model": self.model, "env_kwargs": self.env_kwargs,
+                "eval_trials": self.eval_trials, "match_params": None if self.match is None else self.match.target}
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+
+def list_presets(config_dir: Path) -> list[str]:
+    return sorted(p.stem for p in (Path(config_dir) / PRESET_DIR).glob("*.yaml"))
+
+
+def _parse(argv: Sequence[str]) -> list:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    parsed = []
+    for arg in argv:
+        try:
+            override = parser.parse_overrides([arg])[0]
+        except Exception:  # the grammar's own exception types vary between Hydra versions
+            raise ConfigError(f"{arg}: not a key=value override (lists: models=[s5,gru])") from None
+        if override.is_sweep_override():
+            raise ConfigError(f"{arg}: a sweep; give a list instead, e.g. {override.key_or_group}=[a,b]")
+        parsed.append(override)
+    return parsed
+
+
+def _check_type(key: str, value: Any) -> Any:
+    expected = SETTING_KEYS[key]
+    if expected is list and isinstance(value, str):
+        value = [value]  # models=s5 means models=[s5]
+    types = expected if isinstance(expected, tuple) else (expected,)
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+        raise ConfigError(f"{key}: expected {names}, got {value!r}")
+    if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key}: expected a list of names/overrides, got {value!r}")
+    return value
+
+
+def load_settings(config_dir: Path, argv: Sequence[str], algo_names: Sequence[str]) -> Settings:
+    """The preset named by ``preset=`` with the command line applied (see the module docstring); ConfigError (one
+    line) for an unknown preset or setting, a wrong type, an unknown algorithm or core, a reserved override."""
+    parsed = _parse(argv)
+    cli = {o.key_or_group: o.value() for o in parsed if o.key_or_group in CLI_KEYS}
+    presets = list_presets(config_dir)
+    name = cli.get("preset")
+    if name is None:
+        raise ConfigError(f"preset: missing; give preset=<name>; valid presets: {presets}")
+    if str(name) not in presets:
+        raise ConfigError(f"preset: unknown preset {name!r}; valid presets: {presets}")
+    if not str(cli.get("out_dir") or "").strip():
+        raise ConfigError("out_dir: missing; give out_dir=<folder> (cells go to <folder>/runs/<algo>/<task>/<model>)")
+    path = Path(config_dir) / PRESET_DIR / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings; valid keys: {list(SETTING_KEYS)}")
+    for key in data:
+        if key not in SETTING_KEYS:
+            raise ConfigError(f"{path}: unknown setting {key!r}; valid: {list(SETTING_KEYS)}")
+    data = {k: list(v) if isinstance(v, list) else v for k, v in data.items()}
+    cores = available_cores()
+    scoped = {"algo_overrides": list(algo_names), "model_overrides": cores}
+    for o in parsed:
+        key = o.key_or_group
+        head, _, rest = key.partition(".")
+        if key in CLI_KEYS:
+            continue
+        if key in SETTING_KEYS:
+            data[key] = o.value()
+        elif rest and (head in algo_names or head in cores):  # <algo>.<key>=v or <model>.<key>=v
+            group = "algo_overrides" if head in algo_names else "model_overrides"
+            line = o.input_line
+            prefix = line[: len(line) - len(line.lstrip("+~"))]
+            table = dict(data.get(group) or {})
+            table[head] = list(table.get(head) or []) + [prefix + line.lstrip("+~")[len(head) + 1:]]
+            data[group] = table
+        else:
+            data["overrides"] = list(data.get("overrides") or []) + [o.input_line]
+    data = {k: _check_type(k, v) for k, v in data.items()}
+    for key in ("overrides",):
+        _check_cell_overrides(data.get(key) or [], key)
+    for group, valid in (*scoped.items(), ("task_overrides", None), ("env_kwargs", None)):
+        for owner, value in (data.get(group) or {}).items():
+            if valid is not None and owner not in valid:
+                raise ConfigError(f"{group}: unknown {group.split('_')[0]} {owner!r}; valid: {sorted(valid)}")
+            if group == "env_kwargs":
+                if not isinstance(value, dict):
+                    raise ConfigError(f"env_kwargs.{owner}: expected a mapping of params fields, got {value!r}")
+            else:
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"{group}.{owner}: expected a list of overrides, got {value!r}")
+                _check_cell_overrides(value, f"{group}.{owner}")
+    for key in ("algos", "models", "tasks"):
+        if not data.get(key):
+            raise ConfigError(f"{key}: empty; the preset {name!r} and the command line give none")
+    for algo in data["algos"]:
+        if algo not in algo_names:
+            raise ConfigError(f"algos: unknown algorithm {algo!r}; valid: {list(algo_names)}")
+    for model in data["models"]:
+        if model not in cores:
+            raise ConfigError(f"models: unknown core {model!r}; valid cores: {cores}")
+    for key in ("meta_trials", "mmer_window", "diagnostics_steps"):
+        if key in data and data[key] < 1:
+            raise ConfigError(f"{key} must be >= 1, got {data[key]}")
+    for key in ("match_params", "max_cells"):
+        if data.get(key) is not None and data[key] < 1:
+            raise ConfigError(f"{key} must be >= 1 (or null), got {data[key]}")
+    models = list(dict.fromkeys(data["models"]))
+    added = tuple(b for b in BASELINES if b not in models)
+    data.update(models=tuple(models + list(added)), algos=tuple(dict.fromkeys(data["algos"])),
+                tasks=tuple(dict.fromkeys(data["tasks"])), overrides=tuple(data.get("overrides") or ()))
+    return Settings(preset=str(name), out_dir=Path(str(cli["out_dir"])), added=added, **data)
+
+
+def _check_cell_overrides(overrides: Sequence[str], where: str) -> None:
+    for line in overrides:
+        key = line.lstrip("+~").partition("=")[0].strip()
+        if key.split(".")[0] in RESERVED:
+            hint = {"model": "models=[...]", "env": "tasks=[...] (and env_kwargs)"}.get(key.split(".")[0],
+                                                                                    "out_dir=<folder>")
+            raise ConfigError(f"{where}: {line}: the grid sets {key} itself; use {hint}")
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def plan(settings: Settings, config_dir: Path, algorithms: dict[str, Algorithm],
+         make_env: Callable[..., tuple[Any, Any]]) -> list[Cell]:
+    """Every cell of the grid (algorithm-major, then task, then model), each config composed and validated;
+    ConfigError (one line) for a bad override, an unknown task or an invalid setting."""
+    env_groups = sorted(p.stem for p in (Path(config_dir) / "env").glob("*.yaml"))
+    env_cache: dict[str, dict] = {}
+    for task in settings.tasks:
+        suite = task.partition("/")[0]
+        if "/" not in task or suite not in env_groups:
+            raise ConfigError(f"tasks: {task!r} is not <suite>/<name>; valid suites: {env_groups}")
+        kwargs = dict(settings.env_kwargs.get(task) or {})
+        if suite == "meta":
+            kwargs.setdefault("num_trials", settings.meta_trials)
+        try:
+            make_env(task, **kwargs)
+        except ValueError as err:
+            raise ConfigError(f"tasks: {task}: {err}") from None
+        env_cache[task] = kwargs
+    composed: dict[tuple, dict] = {}
+    matches: dict[str, Match] = {}
+    cells = []
+    for algo in settings.algos:
+        schema = algorithms[algo].schema
+        for task in settings.tasks:
+            suite, _, name = task.partition("/")
+            for model in settings.models:
+                extra = (*settings.overrides, *(settings.algo_overrides.get(algo) or ()),
+                         *(settings.model_overrides.get(model) or ()), *(settings.task_overrides.get(task) or ()))
+                key = (algo, suite, model, extra)
+                if key not in composed:
+                    cfg = compose_config(Path(config_dir), algo, [f"model={model}", f"env={suite}", *extra])
+                    composed[key] = OmegaConf.to_container(cfg, resolve=True)
+                data = json.loads(json.dumps(composed[key]))  # a deep copy
+                data.pop("resume", None)
+                run_dir = settings.out_dir / "runs" / algo / task / model
+                data["env"]["task"], data["run_dir"] = name, str(run_dir)
+                match = None
+                if settings.match_params is not None:
+                    model_cfg = run_config_from_dict(data, schema).model
+                    model_key = json.dumps(_flat(dataclasses.asdict(model_cfg)) | {"d_model": 0}, sort_keys=True)
+                    if model_key not in matches:
+                        try:
+                            matches[model_key] = match_d_model(model_cfg, settings.match_params)
+                        except ValueError as err:
+                            raise ConfigError(f"match_params: {err}") from None
+                    match = matches[model_key]
+                    data["model"]["d_model"] = match.d_model
+                cfg = run_config_from_dict(data, schema)
+                cells.append(Cell(algo, task, model, run_dir, cfg, env_cache[task],
+                                  2 * env_cache[task]["num_trials"] if suite == "meta" else None, match))
+    return cells
+
+
+# ---------------------------------------------------------------------------------------------- cell state
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def cell_status(cell: Cell) -> str:
+    """"done" (trained and its extras recorded, or diverged), "finish" (trained; extras missing), "resume" (a
+    run was started) or "new"."""
+    info = _read_json(cell.run_dir / CELL_FILE)
+    complete = bool(_read_json(cell.run_dir / "summary.json").get("complete"))
+    status = str(info.get("status", ""))
+    if (status == "ok" and complete) or status.startswith("diverged"):
+        return "done"
+    if complete:
+        return "finish"
+    return "resume" if (cell.run_dir / CONFIG_FILE).is_file() else "new"
+
+
+def check_saved(cell: Cell) -> None:
+    """ConfigError if the cell's run dir holds a run of another config (run_dir and logger keys aside)."""
+    path = cell.run_dir / CONFIG_FILE
+    if not path.is_file():
+        return
+    try:
+        saved = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        saved = None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} is damaged; delete the cell's folder {cell.run_dir} to rerun it")
+    drop = lambda d: {k: v for k, v in _flat(d).items() if k != "run_dir" and not k.startswith("logger.")}
+    ours, theirs = drop(run_config_to_dict(cell.cfg)), drop(saved)
+    cell_info = (_read_json(cell.run_dir / CELL_FILE).get("cell") or {})
+    ours.update({f"cell.{k}": v for k, v in _flat(cell.describe()).items()})
+    theirs.update({f"cell.{k}": v for k, v in _flat(cell_info).items()} if cell_info else
+                  {k: v for k, v in ours.items() if k.startswith("cell.")})
+    for key in sorted(set(ours) | set(theirs)):
+        if ours.get(key, "<absent>") != theirs.get(key, "<absent>"):
+            raise ConfigError(f"{cell.run_dir} holds a run of another config ({key}: {theirs.get(key, '<absent>')!r} "
+                              f"there, {ours.get(key, '<absent>')!r} here); use another out_dir, or delete that "
+                              "cell's folder to rerun it")
+
+
+# ---------------------------------------------------------------------------------------------- meta-RL trials
+
+
+@struct.dataclass
+class TrialParams:
+    """inner: the meta-environment's params; target: int32 [], the trial whose rewards are kept."""
+
+    inner: Any
+    target: jax.Array
+
+
+class TrialReward(Environment):
+    """A meta-RL environment (``info["trial"]``: the trial a step was taken in) whose reward is kept only in trial
+    ``params.target``: the return of an episode is then that trial's return. Observations (which hold the true
+    previous reward) and everything else are unchanged, so the agent acts exactly as on the wrapped environment."""
+
+    def __init__(self, env: Environment):
+        self.env = env
+
+    @property
+    def default_params(self) -> TrialParams:
+        return TrialParams(self.env.default_params, jnp.int32(0))
+
+    def reset(self, key, params: TrialParams):
+        return self.env.reset(key, params.inner)
+
+    def step(self, key, state, action, params: TrialParams):
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params.inner)
+        reward = jnp.where(info["trial"] == params.target, reward, jnp.zeros_like(reward))
+        return obs, state, reward, terminated, truncated, info
+
+    def observation_space(self, params: TrialParams):
+        return self.env.observation_space(params.inner)
+
+    def action_space(self, params: TrialParams):
+        return self.env.action_space(params.inner)
+
+    @property
+    def name(self) -> str:
+        return self.env.name
+
+
+def trial_returns(make_train: Callable, cfg: RunConfig, env: Environment, env_params: Any, state: Any,
+                  num_trials: int) -> np.ndarray:
+    """Greedy (``runner.eval_greedy``) return per trial of the trained agents ``state`` (leading seed axis S) on
+    ``env`` with ``env_params`` of ``num_trials`` trials: float [S, num_trials], the mean over ``runner.eval_envs``
+    fresh meta-episodes (NaN where none finished within ``2 x runner.eval_steps`` steps).
+
+    One compiled program: the algorithm's own ``evaluate`` on :class:`TrialReward` for every target trial (vmapped;
+    the same key for every target, so each target sees the same episodes)."""
+    cfg = dataclasses.replace(cfg, runner=dataclasses.replace(cfg.runner, eval_steps=2 * cfg.runner.eval_steps))
+    wrapped = TrialReward(env)
+
+    def one(target, key, seed_state):
+        evaluate = make_train(cfg, wrapped, TrialParams(env_params, target))[2]
+        return evaluate(key, seed_state)["episode_return"]
+
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 2), cfg.num_seeds)
+    per_seed = jax.vmap(one, in_axes=(0, None, None))
+    out = jax.jit(jax.vmap(per_seed, in_axes=(None, 0, 0)))(jnp.arange(num_trials, dtype=jnp.int32), keys, state)
+    return np.asarray(jax.device_get(out), np.float64)
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def _init_fn(parts: Any) -> Callable:
+    return parts.init if hasattr(parts, "init") else parts[0]
+
+
+def restore_state(cfg: RunConfig, init: Callable, run_dir: Path) -> Any:
+    """The newest intact checkpoint's training state (leading seed axis), restored against ``init``'s shapes."""
+    like = jax.eval_shape(jax.vmap(init), seed_keys(cfg.seed, cfg.num_seeds))
+    ckpt = Checkpointer(run_dir / "checkpoints", cfg.runner.max_checkpoints)
+    try:
+        restored = ckpt.restore_latest(like, warn=lambda msg: None)
+    finally:
+        ckpt.close()
+    if restored is None:
+        raise CheckpointError(f"{run_dir}: summary.json says complete but there is no checkpoint to evaluate; "
+                              "delete the cell's folder to rerun it")
+    return restored[1]
+
+
+def cell_memory(cell: Cell, algorithm: Algorithm, env: Any, env_params: Any, state: Any, steps: int) -> dict:
+    """The memory-diagnostics columns of the cell (seed 0's trained stack on ``steps`` steps of greedy episodes
+    from fresh resets, cut before the first later episode start so each column is one episode from t = 0); its PNG
+    goes to ``<run_dir>/memory.png``. {} when the algorithm provides no core inputs or the episodes are too short."""
+    if algorithm.memory_inputs is None:
+        return {}
+    seed0 = jax.tree.map(lambda x: x[0], state)
+    key = jax.random.fold_in(jax.random.PRNGKey(cell.cfg.seed), 3)
+    stack, variables, xs, is_first = algorithm.memory_inputs(cell.cfg, env, env_params, seed0, key, steps)
+    later = np.nonzero(np.asarray(is_first)[1:].any(axis=1))[0]
+    length = int(later[0]) + 1 if len(later) else int(xs.shape[0])
+    if length < 2:
+        return {"error": f"episodes of {length} step(s): too short for the diagnostics"}
+    try:
+        return memory_columns(stack, variables, xs[:length], cell.run_dir / MEMORY_PNG, cell.label)
+    except Exception as err:  # the diagnostics are an add-on: a failure there must not stop a long grid
+        return {"error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"}
+
+
+def run_cell(cell: Cell, algorithm: Algorithm, make_env: Callable, settings: Settings,
+             train_fn: Callable = train) -> dict:
+    """Train (or resume, or only finish) one cell and write its ``benchmark.json``; returns that record. The
+    run layer's output goes to ``<run_dir>/train.log``. Diverged is recorded as the cell's status, not raised."""
+    cfg, run_dir = cell.cfg, cell.run_dir
+    env, env_params = make_env(cell.task, **cell.env_kwargs)
+    with RunLock(run_dir):
+        if not (run_dir / CONFIG_FILE).is_file():
+            OmegaConf.save(OmegaConf.create(run_config_to_dict(cfg)), run_dir / CONFIG_FILE)
+        info: dict[str, Any] = {"cell": cell.describe(), "status": "running", "num_seeds": cfg.num_seeds,
+                                "d_model": cfg.model.d_model, "n_layers": cfg.model.n_layers,
+                                "core_params": stack_param_count(cfg.model)}
+        _write_json(run_dir / CELL_FILE, info)
+        with open(run_dir / CELL_LOG, "a") as log:
+            console = Console(file=log, soft_wrap=True, width=120)
+            try:
+                result = train_fn(cfg, algorithm.make_train, env, env_params, run_dir, console=console)
+            except Diverged as err:
+                info["status"] = f"diverged: {err}"
+                _write_json(run_dir / CELL_FILE, info)
+                return info
+        init = _init_fn(algorithm.make_train(cfg, env, env_params))
+        info["agent_params"] = tree_param_count(algorithm.agent_params(jax.eval_shape(init, jax.random.PRNGKey(0))))
+        state = getattr(result, "state", None)
+        wants_memory = settings.diagnostics and algorithm.memory_inputs is not None
+        if state is None and (cell.eval_trials or wants_memory):
+            state = restore_state(cfg, init, run_dir)
+        if cell.eval_trials:
+            eval_env, eval_params = make_env(cell.task, **{**cell.env_kwargs, "num_trials": cell.eval_trials})
+            returns = trial_returns(algorithm.make_train, cfg, eval_env, eval_params, state, cell.eval_trials)
+            info["trials"] = {"train_trials": cell.env_kwargs["num_trials"], "eval_trials": cell.eval_trials,
+                              "returns": [[v if math.isfinite(v) else None for v in r] for r in returns.tolist()]}
+        if wants_memory:
+            info["memory"] = cell_memory(cell, algorithm, env, env_params, state, settings.diagnostics_steps)
+        info["status"] = "ok"
+        _write_json(run_dir / CELL_FILE, info)
+    return info
+
+
+def rows(settings: Settings, cells: Sequence[Cell]) -> list[dict]:
+    return [{"algo": c.algo, "task": c.task, "model": c.model, **cell_row(c.run_dir, settings.mmer_window),
+             "run_dir": str(c.run_dir)} for c in cells]
+
+
+def write_report(settings: Settings, cells: Sequence[Cell], plots: bool = True) -> list[dict]:
+    """``results.csv`` and ``results.md`` in ``out_dir`` (and with ``plots`` the PNGs); returns the rows."""
+    table = rows(settings, cells)
+    out = settings.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(table, out / "results.csv")
+    seeds = sorted({c.cfg.num_seeds for c in cells})
+    notes = [settings.description] if settings.description else []
+    notes += [f"preset `{settings.preset}`: {len(cells)} cells, {'/'.join(map(str, seeds))} seed(s) each; cell run "
+              "dirs: `runs/<algo>/<task>/<model>`",
+              "MMER: per seed the maximum over training updates of the mean return of the episodes that ended in "
+              "the update" + (f" (trailing mean over {settings.mmer_window} updates)" if settings.mmer_window > 1
+                              else " (no smoothing)") + ", then mean +- std over seeds; final: mean of each seed's "
+              "last 10% of logged updates; eval: greedy evaluation at the end (summary.json)"]
+    if settings.added:
+        notes.append(f"baselines added to the preset's models: {', '.join(settings.added)}")
+    if settings.match_params is not None:
+        notes.append(f"match_params={settings.match_params}: d_model chosen per model so that the core stack has "
+                     "about that many parameters (achieved counts in the headers)")
+    if any(c.eval_trials for c in cells):
+        notes.append("meta-RL tasks: trained on k trials per meta-episode, evaluated greedily on 2k; "
+                     "`trials_<task>.png` shows the return per trial index")
+    if any(math.isfinite(r.get("memory_horizon", float("nan"))) for r in table):
+        notes.append("memory horizon / state use: seed 0's trained core stack on greedy episodes "
+                     "(ssmrl.diagnostics); each cell's `memory.png` is in its run dir")
+    (out / "results.md").write_text(markdown(table, f"Benchmark: {settings.preset}", notes))
+    if plots:
+        for task in settings.tasks:
+            plot_curves(task, table, out / f"curves_{slug(task)}.png")
+        plot_summary(table, out / "summary.png")
+        for task in settings.tasks:
+            entries = []
+            for c in cells:
+                trials = _read_json(c.run_dir / CELL_FILE).get("trials") if c.task == task else None
+                if trials:
+                    returns = np.array([[np.nan if v is None else v for v in r] for r in trials["returns"]])
+                    label = f"{c.algo} {c.model}" if len(settings.algos) > 1 else c.model
+                    entries.append((label, returns, int(trials["train_trials"])))
+            plot_trials(task, entries, out / f"trials_{slug(task)}.png")
+    return table
+
+
+def plan_line(settings: Settings, cells: Sequence[Cell], status: dict[Cell, str], todo: Sequence[Cell]) -> str:
+    seeds = sorted({c.cfg.num_seeds for c in cells})
+    done = sum(s == "done" for s in status.values())
+    resuming = sum(status[c] in ("resume", "finish") for c in todo)
+    text = (f"plan: {len(cells)} cells ({len(settings.algos)} algo x {len(settings.models)} models x "
+            f"{len(settings.tasks)} tasks; {'/'.join(map(str, seeds))} seed(s) each): {done} done, {len(todo)} to run"
+            f"{f' ({resuming} resuming)' if resuming else ''}")
+    if len(todo) < len(cells) - done:
+        text += f", {len(cells) - done - len(todo)} left for later (max_cells={settings.max_cells})"
+    if settings.added:
+        text += f"; baselines added: {', '.join(settings.added)}"
+    if settings.match_params is not None:
+        sizes = {c.model: c.match for c in cells if c.match is not None}
+        text += f"; match_params={settings.match_params}: " + ", ".join(
+            f"{m} d_model={x.d_model} ({count_text(x.params)})" for m, x in sizes.items())
+    return text + f" -> {settings.out_dir}"
+
+
+def cell_line(index: int, total: int, cell: Cell, row: dict) -> str:
+    f = lambda v, spec=".3f": "-" if not isinstance(v, (int, float)) or not math.isfinite(v) else format(v, spec)
+    status = row.get("status", "")
+    text = (f"[{index}/{total}] {cell.label}: MMER {f(row['mmer'])} +- {f(row['mmer_std'])}, final "
+            f"{f(row['final_return'])}, eval {f(row['eval_return'])}, {f(row['wall_s'], '.0f')} s (compile "
+            f"{f(row['compile_s'], '.0f')} s), {count_text(row['sps'])} steps/s, params core "
+            f"{count_text(row['core_params'])} / agent {count_text(row['agent_params'])}")
+    if "trial_return_seen" in row:
+        text += f", return per trial {f(row['trial_return_seen'])} (1..k) / {f(row['trial_return_beyond'])} (k+1..2k)"
+    if math.isfinite(row.get("memory_horizon", float("nan"))):
+        text += f", memory horizon {f(row['memory_horizon'], '.0f')}, state use {f(row['state_use'], '.2f')}"
+    if row.get("memory_error"):
+        text += f", memory diagnostics failed ({row['memory_error']})"
+    return text + ("" if status == "ok" else f" [{status}]")
+
+
+def run_grid(settings: Settings, cells: Sequence[Cell], algorithms: dict[str, Algorithm], make_env: Callable,
+             train_fn: Callable = train, say: Callable[[str], None] = print) -> list[dict]:
+    """Check every existing cell against its config, print the plan, run the cells still to do (at most
+    ``max_cells``), a line each, then write the report; returns its rows."""
+    status = {c: cell_status(c) for c in cells}
+    for c in cells:
+        if status[c] != "new":
+            check_saved(c)
+    todo = [c for c in cells if status[c] != "done"]
+    todo = todo[: settings.max_cells] if settings.max_cells is not None else todo
+    say(plan_line(settings, cells, status, todo))
+    for i, cell in enumerate(todo, 1):
+        run_cell(cell, algorithms[cell.algo], make_env, settings, train_fn)
+        row = {"algo": cell.algo, "task": cell.task, "model": cell.model, **cell_row(cell.run_dir,
+                                                                                     settings.mmer_window)}
+        say(cell_line(i, len(todo), cell, row))
+        write_report(settings, cells, plots=False)
+        jax.clear_caches()  # each cell compiles its own programs; do not keep them all
+    table = write_report(settings, cells)
+    say(f"results: {settings.out_dir / 'results.md'} (and results.csv, curves_*.png, summary.png)")
+    return table
+
+
+def main(argv: Sequence[str], config_dir: Path, algorithms: dict[str, Callable[[], Algorithm]],
+         make_env: Callable[..., tuple[Any, Any]], train_fn: Callable = train,
+         say: Callable[[str], None] = print) -> int:
+    """The body of ``scripts/benchmark.py``: settings -> cells -> run -> report. ``algorithms`` maps a name to a
+    loader of its :class:`Algorithm` (only the algorithms of the grid are loaded). Returns the exit status: 0; 2
+    after a one-line ``config error: ...`` or ``error: ...`` (nothing finished is touched); 130 on Ctrl-C."""
+    from ssmrl.runners.host import Interrupted
+    from ssmrl.runners.rundir import RunDirError
+
+    try:
+        settings = load_settings(config_dir, argv, list(algorithms))
+        loaded = {name: algorithms[name]() for name in settings.algos}
+        cells = plan(settings, config_dir, loaded, make_env)
+        run_grid(settings, cells, loaded, make_env, train_fn, say)
+    except ConfigError as err:
+        say(f"config error: {err}")
+        return 2
+    except ValueError as err:  # the environment factory rejects a setting (env_kwargs)
+        say(f"config error: {err}")
+        return 2
+    except (RunDirError, CheckpointError) as err:
+        say(f"error: {err}")
+        return 2
+    except OSError as err:
+        say(f"error: cannot write {err.filename or ''}: {err.strerror or err}; finished cells are kept")
+        return 2
+    except (Interrupted, KeyboardInterrupt) as err:
+        say(f"interrupted{f' ({err})' if str(err) else ''}; finished cells are kept; the same command resumes")
+        return 130
+    return 0
