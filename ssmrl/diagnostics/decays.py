@@ -43,23 +43,23 @@ def _previous_hidden(call: LayerCall) -> Array:
     return jnp.where(call.is_first[..., None], 0.0, prev)
 
 
-def _call_decays(call: LayerCall) -> np.ndarray | None:
+def _call_decays(call: LayerCall) -> tuple[None, Array | None]:
     module = call.module
     if isinstance(module, Mamba):
-        return np.concatenate([np.asarray(d, np.float64).ravel() for d in call.selective])
+        return None, jnp.concatenate([d.ravel() for d in call.selective])
     gate = next((name for cls, name in GATES.items() if isinstance(module, cls)), None)
     if gate is None:
-        return None
+        return None, None
     cell = module.variables["params"]["cell"]
     x = call.xs.astype(module.dtype)
     pre = _dense(cell[f"i{gate}"], x) + _dense(cell[f"h{gate}"], _previous_hidden(call))
-    return np.asarray(jax.nn.sigmoid(pre), np.float64).ravel()
+    return None, jax.nn.sigmoid(pre).ravel()
 
 
 def layer_decays(core: SequenceCore, params: Any, xs: Array) -> list[np.ndarray | None]:
     """One entry per layer (see ``layers.py``): all its per-step decays over ``xs`` [T, B, H] flattened
     (Mamba: T * B * E * N values; GRU / LSTM: T * B * H), or None for a core without input-dependent decays."""
-    return map_layers(core, params, xs, _call_decays)
+    return [None if d is None else d.astype(np.float64) for _, d in map_layers(core, params, xs, _call_decays)]
 
 
 def selective_decays(core: SequenceCore, params: Any, xs: Array) -> np.ndarray | None:

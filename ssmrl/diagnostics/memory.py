@@ -4,7 +4,8 @@
 window per batch column starting at t = 0):
 
 * the empirical memory horizon of the whole input-to-output map (``horizon.py``: G[k] = mean ||dy_t/dx_{t-k}||_F
-  through the parallel form, horizon = ceil of the lag where G last crosses 1% of its peak);
+  through the parallel form, horizon = ceil of the lag where G last crosses 1% of its peak; in a residual stack
+  the skip path makes G[0] large, and the level is relative to that peak);
 * state use (``state_use.py``: participation ratio of the carry covariance; a stack's carries concatenated);
 * per layer, the LTI spectrum (``spectrum.py``: max |eigenvalue|, kernel norm per lag, Hankel singular values) for
   S5, LRU, S4D, S4 and HOPE layers, and the per-step decays (``decays.py``) for Mamba, GRU and LSTM layers.

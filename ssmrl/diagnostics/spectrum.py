@@ -101,28 +101,52 @@ def _doubled(a, b, c, d, scale):
     return a2, b2, c2, d
 
 
-def realisation(module: SequenceCore) -> LinearSystem | None:
-    """The discrete system of a bound LTI core (see the module docstring); None for any other core."""
-    if isinstance(module, DiagonalSSM):  # S5, LRU: one MIMO system
-        lam, b, c, d = (_np(v) for v in module.system())  # [P], [P, H], [H, P], [H]
-        feed = module.output_scale * (c @ b).real + np.diag(d)
-        a2, b2, c2, d2 = _doubled(lam[None], b[None], (c * lam)[None], feed[None], module.output_scale)
+def system_arrays(module: SequenceCore) -> tuple[Any, Any]:
+    """(kind, arrays) of a bound core, traceable: the accessor outputs a realisation is built from; kind None (and
+    arrays None) for a core that is not LTI."""
+    if isinstance(module, DiagonalSSM):  # S5, LRU: lam [P], B [P, H], C [H, P], D [H]
+        return ("diagonal", module.output_scale), module.system()
+    if isinstance(module, S4D):  # lam * dt, B_bar, C [H, N/2], D [H]
+        return ("s4d", None), module.system()
+    if isinstance(module, S4):  # A_bar [H, N, N], B_bar [H, N], C [H, N], D [H]
+        return ("s4", None), module.discrete()
+    if isinstance(module, HOPE):  # h [H, n], p [H], D [H]
+        return ("hope", None), (module.h, module.pole(), module.d)
+    return None, None
+
+
+def build_system(kind: Any, arrays: Any) -> LinearSystem | None:
+    """The ``LinearSystem`` (see the module docstring) from ``system_arrays``' output, on host."""
+    if kind is None:
+        return None
+    name, scale = kind
+    arrays = tuple(_np(v) for v in arrays)
+    if name == "diagonal":  # one MIMO system, y = scale Re(C x) + D u
+        lam, b, c, d = arrays
+        feed = scale * (c @ b).real + np.diag(d)
+        a2, b2, c2, d2 = _doubled(lam[None], b[None], (c * lam)[None], feed[None], scale)
         return LinearSystem(a2, b2, c2, d2, lam[None])
-    if isinstance(module, S4D):  # H SISO systems, N/2 stored modes each, y = 2 Re(C x) + D u
-        lam_dt, b, c, d = (_np(v) for v in module.system())
+    if name == "s4d":  # H SISO systems, N/2 stored modes each, y = 2 Re(C x) + D u
+        lam_dt, b, c, d = arrays
         lam = np.exp(lam_dt)  # [H, N/2]
         feed = 2.0 * np.sum(c * b, axis=1).real + d
         a2, b2, c2, d2 = _doubled(lam, b[..., None], (c * lam)[:, None, :], feed[:, None, None], 2.0)
         return LinearSystem(a2, b2, c2, d2, lam)
-    if isinstance(module, S4):  # H SISO systems, dense A_bar [N, N] each, y = Re(C x) + D u
-        a, b, c, d = (_np(v) for v in module.discrete())
+    if name == "s4":  # H SISO systems, dense A_bar [N, N] each, y = Re(C x) + D u
+        a, b, c, d = arrays
         feed = np.einsum("hn,hn->h", c, b).real + d
         ca = np.einsum("hn,hnm->hm", c, a)
         a2, b2, c2, d2 = _doubled(a, b[..., None], ca[:, None, :], feed[:, None, None], 1.0)
         return LinearSystem(a2, b2, c2, d2, np.linalg.eigvals(a))
-    if isinstance(module, HOPE):
-        return _hope_system(_np(module.h), _np(module.pole()), _np(module.d))
-    return None
+    if name == "hope":
+        return _hope_system(*arrays)
+    raise ValueError(f"unknown system kind {name!r}; valid kinds: ['diagonal', 's4d', 's4', 'hope']")
+
+
+def realisation(module: SequenceCore) -> LinearSystem | None:
+    """The discrete system of a bound LTI core (e.g. ``core.bind(params)``; see the module docstring); None for
+    any other core."""
+    return build_system(*system_arrays(module))
 
 
 def _hope_system(h: np.ndarray, p: np.ndarray, d: np.ndarray) -> LinearSystem:
@@ -214,8 +238,16 @@ def layer_spectra(core: SequenceCore, params: Any, lags: int = 256, threshold: f
     """One entry per layer (see ``layers.py``; a plain core has one): its ``Spectrum`` if it is an LTI core
     (``LTI_CORES``), else None."""
     xs = jnp.zeros((1, 1, core.d_model), core.dtype)  # the parameters alone fix the system; any input will do
-    named = map_layers(core, params, xs, lambda call: (type(call.module).__name__, realisation(call.module)))
-    return [None if system is None else spectrum_of(name, system, lags, threshold) for name, system in named]
+
+    def layer(call):
+        kind, arrays = system_arrays(call.module)
+        return (type(call.module).__name__, kind), arrays
+
+    out = []
+    for (name, kind), arrays in map_layers(core, params, xs, layer):
+        system = build_system(kind, arrays)
+        out.append(None if system is None else spectrum_of(name, system, lags, threshold))
+    return out
 
 
 def lti_spectrum(core: SequenceCore, params: Any, lags: int = 256, threshold: float = 0.01) -> Spectrum | None:

@@ -99,10 +99,11 @@ def test_identity_horizon_is_zero():
 
 def test_gru_horizon_is_finite():
     core = make_core("gru", 8)
-    xs = jax.random.normal(jax.random.key(1), (32, 4, 8))
-    params = core.init(jax.random.key(0), core.initialize_carry(4), xs, jnp.zeros((32, 4), bool))
+    xs = jax.random.normal(jax.random.key(1), (32, 2, 8))
+    params = jax.jit(core.init)(jax.random.key(0), core.initialize_carry(2), xs, jnp.zeros((32, 2), bool))
     result = memory_horizon(core, params, xs, max_lag=31)
-    # Random init: update gates near 1/2, so the influence decays geometrically (measured ~11 for 4 seeds).
+    # Random init: update gates near 1/2, so the influence decays geometrically (this case: 8; 11-12 over 4 seeds
+    # with B = 4).
     assert not result.saturated and 1 <= result.horizon < 31
     assert np.all(np.isfinite(result.norms))
 
@@ -127,7 +128,7 @@ def _results(name: str):
     with jax.enable_x64(True):
         core = make_core(name, H, dtype=jnp.float64)
         xs = jax.random.normal(jax.random.key(5), (T, B, H), jnp.float64)
-        params = core.init(jax.random.key(6), core.initialize_carry(B), xs, jnp.zeros((T, B), bool))
+        params = jax.jit(core.init)(jax.random.key(6), core.initialize_carry(B), xs, jnp.zeros((T, B), bool))
         return (memory_horizon(core, params, xs, max_lag=K), state_use(core, params, xs),
                 lti_spectrum(core, params, lags=K + 1), layer_decays(core, params, xs))
 
@@ -159,24 +160,17 @@ def test_spectrum_only_for_lti_and_decays_only_for_input_dependent(name):
         assert decays is None
 
 
-@pytest.mark.parametrize("name", ["s5", "mamba"])
-def test_stack_diagnostics(name):
-    # The stack's horizon is that of its whole input-to-output map, its state the concatenated layer carries,
-    # its spectra / decays one per layer.
-    core = make_stack(name, H, n_layers=2, state_size=4)
+def test_stack_diagnostics():
+    # The stack's horizon is that of its whole input-to-output map, its state the concatenated layer carries, its
+    # spectra one per layer (a stack of Mamba layers: test_diagnostics_report.py).
+    core = make_stack("s5", H, n_layers=2, state_size=4)
     xs = jax.random.normal(jax.random.key(7), (T, B, H))
-    params = core.init(jax.random.key(8), core.initialize_carry(B), xs, jnp.zeros((T, B), bool))
+    params = jax.jit(core.init)(jax.random.key(8), core.initialize_carry(B), xs, jnp.zeros((T, B), bool))
     result = memory_horizon(core, params, xs, max_lag=K)
     assert np.all(np.isfinite(result.norms)) and result.norms[0] > 0
-    # Per layer, s5: 4 complex modes = 8 real features; mamba: conv [3, E = 16] + ssm [16, 4] = 48 + 64 = 112.
-    assert state_use(core, params, xs).state_dim == 2 * {"s5": 8, "mamba": 112}[name]
+    assert state_use(core, params, xs).state_dim == 2 * 8  # per layer 4 complex modes = 8 real features
     assert lti_spectrum(core, params) is None
     spectra = layer_spectra(core, params, lags=16)
-    decays = layer_decays(core, params, xs)
-    assert len(spectra) == len(decays) == 2
-    if name == "s5":
-        assert all(s is not None for s in spectra) and decays == [None, None]
-        # Each layer's own parameters: the two layers' spectra differ (different B, C, steps).
-        assert not np.allclose(spectra[0].kernel_norms, spectra[1].kernel_norms)
-    else:
-        assert spectra == [None, None] and all(d.size == T * B * 2 * H * 4 for d in decays)  # E = 2H, N = 4
+    assert len(spectra) == 2 and all(s is not None for s in spectra)
+    # Each layer's own parameters: the two layers' spectra differ (different B, C, steps).
+    assert not np.allclose(spectra[0].kernel_norms, spectra[1].kernel_norms)
