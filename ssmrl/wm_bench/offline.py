@@ -172,7 +172,7 @@ def make_offline(cfg: Any, obs_space: Any, action_space: Any, model: Any, jit_op
         (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, key_loss)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {**aux.metrics, "grad_norm": optax.global_norm(grads).astype(jnp.float32)}
+        metrics = {**aux.metrics, "grad_norm": optax.tree.norm(grads).astype(jnp.float32)}
         return OfflineState(params, opt_state, key, state.step + 1), metrics
 
     sample = lambda key, episodes: sample_batch(key, episodes, cfg.batch_size, cfg.seq_len)
