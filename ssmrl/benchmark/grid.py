@@ -263,9 +263,9 @@ def load_settings(config_dir: Path, argv: Sequence[str], algo_names: Sequence[st
 def _check_cell_overrides(overrides: Sequence[str], where: str) -> None:
     for line in overrides:
         key = line.lstrip("+~").partition("=")[0].strip()
-        if key.split(".")[0] in RESERVED:
-            hint = {"model": "models=[...]", "env": "tasks=[...] (and env_kwargs)"}.get(key.split(".")[0],
-                                                                                    "out_dir=<folder>")
+        head = key.split(".")[0]
+        if key in RESERVED or head in ("env", "hydra"):  # model.<option> is fine; model=<core> is not
+            hint = {"model": "models=[...]", "env": "tasks=[...] (and env_kwargs)"}.get(head, "out_dir=<folder>")
             raise ConfigError(f"{where}: {line}: the grid sets {key} itself; use {hint}")
 
 
