@@ -31,6 +31,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +77,7 @@ SETTING_KEYS: dict[str, type | tuple] = {
     "diagnostics": bool,          # memory diagnostics per cell (where the algorithm provides core inputs)
     "diagnostics_steps": int,     # length of the real episodes the diagnostics run on
     "max_cells": (int, type(None)),  # run at most this many cells in this invocation (null: all)
+    "xla_flags": str,             # added to XLA_FLAGS before JAX starts (e.g. faster, unoptimised compiles)
 }
 CLI_KEYS = ("preset", "out_dir")
 RESERVED = ("model", "env", "run_dir", "resume", "hydra")
@@ -120,6 +123,7 @@ class Settings:
     diagnostics: bool = True
     diagnostics_steps: int = 64
     max_cells: int | None = None
+    xla_flags: str = ""
     added: tuple = ()
 
 
@@ -281,6 +285,23 @@ def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _with_valid_keys(message: str, config_dir: Path, algo: str, base: list[str]) -> str:
+    """Hydra's "Could not override 'a.b'" with the valid keys under ``a`` (composed without the overrides)."""
+    match = re.search(r"Could not override '([^']+)'", message)
+    if not match:
+        return message
+    parent, _, _ = match.group(1).rpartition(".")
+    node: Any = OmegaConf.to_container(compose_config(Path(config_dir), algo, base))
+    for part in parent.split(".") if parent else []:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return message
+    if parent:
+        return f"{message}; valid keys in {parent}: {sorted(node)}"
+    settings = [k for k in (*CLI_KEYS, *SETTING_KEYS) if k != "description"]
+    return f"{message}; valid keys: {sorted(node)}; grid settings: {settings}"
+
+
 def plan(settings: Settings, config_dir: Path, algorithms: dict[str, Algorithm],
          make_env: Callable[..., tuple[Any, Any]]) -> list[Cell]:
     """Every cell of the grid (algorithm-major, then task, then model), each config composed and validated;
@@ -294,10 +315,6 @@ def plan(settings: Settings, config_dir: Path, algorithms: dict[str, Algorithm],
         kwargs = dict(settings.env_kwargs.get(task) or {})
         if suite == "meta":
             kwargs.setdefault("num_trials", settings.meta_trials)
-        try:
-            make_env(task, **kwargs)
-        except ValueError as err:
-            raise ConfigError(f"tasks: {task}: {err}") from None
         env_cache[task] = kwargs
     composed: dict[tuple, dict] = {}
     matches: dict[str, Match] = {}
@@ -311,7 +328,11 @@ def plan(settings: Settings, config_dir: Path, algorithms: dict[str, Algorithm],
                          *(settings.model_overrides.get(model) or ()), *(settings.task_overrides.get(task) or ()))
                 key = (algo, suite, model, extra)
                 if key not in composed:
-                    cfg = compose_config(Path(config_dir), algo, [f"model={model}", f"env={suite}", *extra])
+                    base = [f"model={model}", f"env={suite}"]
+                    try:
+                        cfg = compose_config(Path(config_dir), algo, [*base, *extra])
+                    except ConfigError as err:
+                        raise ConfigError(_with_valid_keys(str(err), config_dir, algo, base)) from None
                     composed[key] = OmegaConf.to_container(cfg, resolve=True)
                 data = json.loads(json.dumps(composed[key]))  # a deep copy
                 data.pop("resume", None)
@@ -331,6 +352,11 @@ def plan(settings: Settings, config_dir: Path, algorithms: dict[str, Algorithm],
                 cfg = run_config_from_dict(data, schema)
                 cells.append(Cell(algo, task, model, run_dir, cfg, env_cache[task],
                                   2 * env_cache[task]["num_trials"] if suite == "meta" else None, match))
+    for task, kwargs in env_cache.items():  # last: the environment package is slow to import
+        try:
+            make_env(task, **kwargs)
+        except ValueError as err:
+            raise ConfigError(f"tasks: {task}: {err}") from None
     return cells
 
 
@@ -588,6 +614,8 @@ def plan_line(settings: Settings, cells: Sequence[Cell], status: dict[Cell, str]
         text += f", {len(cells) - done - len(todo)} left for later (max_cells={settings.max_cells})"
     if settings.added:
         text += f"; baselines added: {', '.join(settings.added)}"
+    if settings.xla_flags:
+        text += f"; XLA_FLAGS {os.environ.get('XLA_FLAGS', '')!r}"
     if settings.match_params is not None:
         sizes = {c.model: c.match for c in cells if c.match is not None}
         text += f"; match_params={settings.match_params}: " + ", ".join(
@@ -634,6 +662,18 @@ def run_grid(settings: Settings, cells: Sequence[Cell], algorithms: dict[str, Al
     return table
 
 
+def apply_xla_flags(flags: str) -> None:
+    """Add ``flags`` to ``XLA_FLAGS``; ConfigError if JAX has already started (they would be ignored)."""
+    if not flags.strip() or flags in os.environ.get("XLA_FLAGS", ""):
+        return
+    from jax._src import xla_bridge
+
+    if xla_bridge.backends_are_initialized():
+        raise ConfigError(f"xla_flags={flags!r}: JAX has already started in this process, so XLA would ignore them; "
+                          "set XLA_FLAGS in the environment instead, or xla_flags=''")
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+
+
 def main(argv: Sequence[str], config_dir: Path, algorithms: dict[str, Callable[[], Algorithm]],
          make_env: Callable[..., tuple[Any, Any]], train_fn: Callable = train,
          say: Callable[[str], None] = print) -> int:
@@ -645,6 +685,7 @@ def main(argv: Sequence[str], config_dir: Path, algorithms: dict[str, Callable[[
 
     try:
         settings = load_settings(config_dir, argv, list(algorithms))
+        apply_xla_flags(settings.xla_flags)
         loaded = {name: algorithms[name]() for name in settings.algos}
         cells = plan(settings, config_dir, loaded, make_env)
         run_grid(settings, cells, loaded, make_env, train_fn, say)

@@ -98,15 +98,12 @@ def markdown(rows: Sequence[dict], title: str = "Benchmark", notes: Sequence[str
         lines += ["", f"### {algo}: every cell", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for r in sub:
             vals = [r["task"], r["model"], r.get("status", ""), _fmt(r.get("seeds", "")),
-                    count_text(r.get("env_steps")), _fmt(r.get("mmer", float("nan"))),
-                    _fmt(r.get("final_return", float("nan"))), _fmt(r.get("eval_return", float("nan"))),
-                    count_text(r.get("core_params")), count_text(r.get("agent_params")), _fmt(r.get("d_model", "")),
-                    _fixed(r.get("wall_s"), 0), _fixed(r.get("compile_s"), 1),
-                    count_text(r.get("sps"))]
-            vals += [_fmt(r.get("memory_horizon", float("nan"))), _fmt(r.get("state_use", float("nan")))] if memory \
-                else []
-            vals += [_fmt(r.get("trial_return_seen", float("nan"))),
-                     _fmt(r.get("trial_return_beyond", float("nan")))] if trials else []
+                    count_text(r.get("env_steps")), _fixed(r.get("mmer"), 3), _fixed(r.get("final_return"), 3),
+                    _fixed(r.get("eval_return"), 3), count_text(r.get("core_params")),
+                    count_text(r.get("agent_params")), _fmt(r.get("d_model", "")), _fixed(r.get("wall_s"), 0),
+                    _fixed(r.get("compile_s"), 1), count_text(r.get("sps"))]
+            vals += [_fixed(r.get("memory_horizon"), 0), _fixed(r.get("state_use"), 2)] if memory else []
+            vals += [_fixed(r.get("trial_return_seen"), 3), _fixed(r.get("trial_return_beyond"), 3)] if trials else []
             lines.append("| " + " | ".join(str(v) for v in vals) + " |")
         lines.append("")
     return "\n".join(lines) + "\n"
