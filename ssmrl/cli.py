@@ -109,6 +109,20 @@ def load_config(cfg: DictConfig, algo: type, available: Callable[[], list[str]],
     return run_config_from_dict(data, algo, valid_tasks=tasks or None), resuming
 
 
+def _remove_unused(run_dir: Path) -> None:
+    """Undo what starting a new run created before anything trained (config.yaml, empty checkpoints/, the lock):
+    a run refused for its configuration leaves no directory behind. Anything else there is kept."""
+    for name in (CONFIG_FILE, ".lock"):
+        (run_dir / name).unlink(missing_ok=True)
+    for sub in ("checkpoints", ""):
+        path = run_dir / sub
+        try:
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        except OSError:
+            pass
+
+
 def resume_command(run_dir: str | Path) -> str:
     """The command line that resumes ``run_dir`` with the script that is running."""
     return f"python {shlex.quote(sys.argv[0])} resume={shlex.quote(str(run_dir))}"
@@ -130,7 +144,7 @@ def run_script(config_dir: Path, config_name: str, algo: type, make_train: Calla
                       "; ".join(f"{g}: {', '.join(o)}" for g, o in groups.items()), highlight=False)
         return
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax reports every checkpoint step at INFO
-    run_dir = None
+    run_dir, resuming = None, False
     try:
         try:
             cfg = compose_config(config_dir, config_name, argv)
@@ -155,6 +169,8 @@ def run_script(config_dir: Path, config_name: str, algo: type, make_train: Calla
                 OmegaConf.save(OmegaConf.create(run_config_to_dict(run_cfg)), run_dir / CONFIG_FILE)
             train(run_cfg, make_train, env, env_params, run_dir, console=console)
     except ConfigError as err:  # raised by make_train when the environment does not fit the algorithm's settings
+        if run_dir is not None and not resuming:
+            _remove_unused(run_dir)
         console.print(f"[red]config error:[/red] {err}", highlight=False)
         sys.exit(2)
     except (RunDirError, CheckpointError, Diverged) as err:

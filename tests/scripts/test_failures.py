@@ -271,3 +271,14 @@ def test_plain_output_when_not_a_terminal(tmp_path):
     progress = [line for line in lines if ": update " in line]
     assert progress and progress[-1].startswith("s5 RepeatFirstEasy: update 8/8")
     assert "\x1b[" not in proc.stdout and "\r" not in proc.stdout  # no control characters in a log file
+
+
+def test_an_algorithm_that_refuses_the_environment_leaves_no_run_directory(tmp_path):
+    # PPO cannot step host-side emulators: the refusal comes from make_train, after the run directory was made.
+    proc = _script("ppo.py", "env=atari100k", "env.task=Pong", "run_dir=refused", cwd=tmp_path)
+    _assert_one_line_error(proc, "env.suite=atari100k", "valid:", "scripts/dreamer.py")
+    assert not (tmp_path / "refused").exists()
+    # Same for a Dreamer setting the emulators cannot honour: several seeds in one program.
+    proc = _script("dreamer.py", "env=atari100k", "num_seeds=2", "run_dir=refused", cwd=tmp_path)
+    _assert_one_line_error(proc, "num_seeds=2", "valid: 1")
+    assert not (tmp_path / "refused").exists()
