@@ -229,8 +229,7 @@ def load_settings(config_dir: Path, argv: Sequence[str], algo_names: Sequence[st
         else:
             data["overrides"] = list(data.get("overrides") or []) + [o.input_line]
     data = {k: _check_type(k, v) for k, v in data.items()}
-    for key in ("overrides",):
-        _check_cell_overrides(data.get(key) or [], key)
+    _check_cell_overrides(data.get("overrides") or [], "overrides")
     for group, valid in (*scoped.items(), ("task_overrides", None), ("env_kwargs", None)):
         for owner, value in (data.get(group) or {}).items():
             if valid is not None and owner not in valid:
@@ -506,12 +505,12 @@ def cell_memory(cell: Cell, algorithm: Algorithm, env: Any, env_params: Any, sta
         return {}
     seed0 = jax.tree.map(lambda x: x[0], state)
     key = jax.random.fold_in(jax.random.PRNGKey(cell.cfg.seed), 3)
-    stack, variables, xs, is_first = algorithm.memory_inputs(cell.cfg, env, env_params, seed0, key, steps)
-    later = np.nonzero(np.asarray(is_first)[1:].any(axis=1))[0]
-    length = int(later[0]) + 1 if len(later) else int(xs.shape[0])
-    if length < 2:
-        return {"error": f"episodes of {length} step(s): too short for the diagnostics"}
     try:
+        stack, variables, xs, is_first = algorithm.memory_inputs(cell.cfg, env, env_params, seed0, key, steps)
+        later = np.nonzero(np.asarray(is_first)[1:].any(axis=1))[0]
+        length = int(later[0]) + 1 if len(later) else int(xs.shape[0])
+        if length < 2:
+            return {"error": f"episodes of {length} step(s): too short for the diagnostics"}
         return memory_columns(stack, variables, xs[:length], cell.run_dir / MEMORY_PNG, cell.label)
     except Exception as err:  # the diagnostics are an add-on: a failure there must not stop a long grid
         return {"error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"}
@@ -662,16 +661,17 @@ def run_grid(settings: Settings, cells: Sequence[Cell], algorithms: dict[str, Al
     return table
 
 
-def apply_xla_flags(flags: str) -> None:
-    """Add ``flags`` to ``XLA_FLAGS``; ConfigError if JAX has already started (they would be ignored)."""
+def apply_xla_flags(flags: str) -> bool:
+    """Add ``flags`` to ``XLA_FLAGS`` unless JAX has already started in this process (XLA reads them once, when
+    its first backend starts); returns whether they are in effect."""
     if not flags.strip() or flags in os.environ.get("XLA_FLAGS", ""):
-        return
+        return True
     from jax._src import xla_bridge
 
     if xla_bridge.backends_are_initialized():
-        raise ConfigError(f"xla_flags={flags!r}: JAX has already started in this process, so XLA would ignore them; "
-                          "set XLA_FLAGS in the environment instead, or xla_flags=''")
+        return False
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+    return True
 
 
 def main(argv: Sequence[str], config_dir: Path, algorithms: dict[str, Callable[[], Algorithm]],
@@ -685,7 +685,8 @@ def main(argv: Sequence[str], config_dir: Path, algorithms: dict[str, Callable[[
 
     try:
         settings = load_settings(config_dir, argv, list(algorithms))
-        apply_xla_flags(settings.xla_flags)
+        if not apply_xla_flags(settings.xla_flags):
+            say(f"note: xla_flags={settings.xla_flags!r} not applied: JAX had already started in this process")
         loaded = {name: algorithms[name]() for name in settings.algos}
         cells = plan(settings, config_dir, loaded, make_env)
         run_grid(settings, cells, loaded, make_env, train_fn, say)

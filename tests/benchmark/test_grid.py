@@ -189,16 +189,15 @@ def test_divergence_is_recorded_and_not_retried(tmp_path):
 
 def test_main_exit_status_and_one_line(tmp_path):
     said = []
-    assert main(["preset=smoke", f"out_dir={tmp_path}", "algo.nokey=1"], CONFIGS, {"ppo": fake_algorithm},
-                fake_env, FakeTrain(), said.append) == 2
+    argv = ["preset=smoke", f"out_dir={tmp_path}", "xla_flags="]  # JAX has started in this process
+    assert main([*argv, "algo.nokey=1"], CONFIGS, {"ppo": fake_algorithm}, fake_env, FakeTrain(), said.append) == 2
     assert len(said) == 1 and said[0].startswith("config error:") and "algo.nokey" in said[0]
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     said.clear()
-    assert main(["preset=smoke", f"out_dir={tmp_path}"], CONFIGS, {"ppo": fake_algorithm}, fake_env, interrupted,
-                said.append) == 130
+    assert main(argv, CONFIGS, {"ppo": fake_algorithm}, fake_env, interrupted, said.append) == 130
     assert said[-1].startswith("interrupted") and "same command resumes" in said[-1]
 
 
