@@ -1,0 +1,13 @@
+"""The memory benchmark (``scripts/benchmark.py``): a grid of algorithm x model x task cells run with the shared
+run layer, and its report.
+
+* :mod:`ssmrl.benchmark.grid`: presets and command-line settings, cells (Hydra-composed configs), resumable
+  running, per-trial meta-RL evaluation;
+* :mod:`ssmrl.benchmark.results`: a cell's numbers from its run dir (MMER, final and evaluation returns, timing,
+  parameter counts) and the hook to the memory diagnostics (``ssmrl.diagnostics``);
+* :mod:`ssmrl.benchmark.report`: ``results.csv``, ``results.md`` and the PNGs;
+* :mod:`ssmrl.benchmark.sizing`: parameter counts and ``match_params``.
+
+It sits above the run layer and receives the algorithms and the environment factory as arguments: it imports no
+algorithm package and never ``envs``.
+"""

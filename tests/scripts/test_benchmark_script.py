@@ -1,5 +1,6 @@
 """scripts/benchmark.py: mistakes exit with status 2 and one line; the smoke preset runs end to end (results table,
-CSV, curves, summary plot, memory diagnostics) and a grid stopped after two cells resumes without redoing them."""
+CSV, curves, summary plot, memory diagnostics) and a grid stopped after two cells resumes without redoing them.
+The smoke grid is 5 cells (S5 and the four baselines); compiling them dominates this file's time."""
 
 import csv
 import os
@@ -45,7 +46,7 @@ def test_smoke_preset_end_to_end_and_resume(tmp_path):
     cells = {m: out / "runs" / "ppo" / "popgym" / "RepeatPreviousEasy" / m for m in MODELS}
     stamps = {m: (cells[m] / f).stat().st_mtime_ns for m in MODELS[:2] for f in ("summary.json", "benchmark.json")}
 
-    again = _run("preset=smoke", f"out_dir={out}")
+    again = _run("preset=smoke", f"out_dir={out}", "diagnostics=false")  # (saves time: the first two have them)
     assert again.returncode == 0, again.stdout + again.stderr
     lines = again.stdout.strip().splitlines()
     assert "2 done, 3 to run" in lines[0] and len(lines) == 1 + 3 + 1, lines
@@ -58,12 +59,13 @@ def test_smoke_preset_end_to_end_and_resume(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["model"] for r in rows] == MODELS and {r["status"] for r in rows} == {"ok"}
     for column in ("mmer", "mmer_std", "final_return", "eval_return", "wall_s", "compile_s", "sps", "core_params",
-                   "agent_params", "memory_horizon", "state_use"):
+                   "agent_params"):
         assert all(r[column] != "" for r in rows), column
-    by_model = {r["model"]: r for r in rows}
-    assert float(by_model["identity"]["memory_horizon"]) == 0 and float(by_model["identity"]["state_use"]) == 0
     assert all(int(r["agent_params"]) > int(r["core_params"]) > 0 for r in rows)
-    assert all((cells[m] / "memory.png").is_file() for m in MODELS)
+    for r in rows[:2]:  # memory diagnostics of the trained S5 and GRU stacks: a horizon >= 1 step, a state in use
+        assert float(r["memory_horizon"]) >= 1 and float(r["state_use"]) >= 1, r
+        assert (cells[r["model"]] / "memory.png").is_file()
+    assert all(r["memory_horizon"] == "" for r in rows[2:])
     table = [line for line in (out / "results.md").read_text().splitlines() if line.startswith("| ")]
     assert table[0].startswith("| task | s5 (") and all(f"| {m} (" in table[0] for m in MODELS[1:]), table[0]
     assert table[1].startswith("| popgym/RepeatPreviousEasy | ") and table[1].count("+-") == 5, table[1]
