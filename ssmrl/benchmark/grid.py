@@ -16,7 +16,13 @@ overrides (every cell, then the algorithm's, the model's and the task's own), ``
 <out_dir>/runs/<algo>/<task>/<model>``. With ``match_params=N`` the cell's ``model.d_model`` is then set so that
 its core stack has about N parameters (:mod:`ssmrl.benchmark.sizing`). Meta-RL tasks (``meta/...``) train with
 ``num_trials = meta_trials`` (k) trials per meta-episode and are evaluated greedily on 2k trials, one return per
-trial index (:func:`trial_returns`).
+trial index (:func:`trial_returns`). The run layer's console output goes to ``<run_dir>/train.log``.
+
+**Extras** (``benchmark.json``): the parameter counts of the core stack and of the whole agent (shapes of the
+algorithm's ``init``), the per-trial returns of meta-RL cells, and the memory diagnostics of seed 0's trained stack
+on greedy episodes (``ssmrl.diagnostics`` through :func:`ssmrl.benchmark.results.memory_columns`; its PNG is
+``<run_dir>/memory.png``) where the algorithm provides the stack's inputs (``Algorithm.memory_inputs``). A failure
+of the diagnostics is recorded in the cell, not raised: they must not stop a long grid.
 
 **Resuming.** Each cell writes ``config.yaml`` (as ``scripts/<algo>.py`` does) and ``benchmark.json`` (the cell,
 its status and its extra numbers) in its run dir. A cell whose ``summary.json`` is complete is not trained again
@@ -703,6 +709,6 @@ def main(argv: Sequence[str], config_dir: Path, algorithms: dict[str, Callable[[
         say(f"error: cannot write {err.filename or ''}: {err.strerror or err}; finished cells are kept")
         return 2
     except (Interrupted, KeyboardInterrupt) as err:
-        say(f"interrupted{f' ({err})' if str(err) else ''}; finished cells are kept; the same command resumes")
+        say(f"{err if str(err) else 'interrupted'}; finished cells are kept; the same command resumes")
         return 130
     return 0
