@@ -644,8 +644,13 @@ def cell_line(index: int, total: int, cell: Cell, row: dict) -> str:
     return text + ("" if status == "ok" else f" [{status}]")
 
 
+def say_line(text: str) -> None:
+    """Print one line now (a log file or a pipe sees each line as it happens)."""
+    print(text, flush=True)
+
+
 def run_grid(settings: Settings, cells: Sequence[Cell], algorithms: dict[str, Algorithm], make_env: Callable,
-             train_fn: Callable = train, say: Callable[[str], None] = print) -> list[dict]:
+             train_fn: Callable = train, say: Callable[[str], None] = say_line) -> list[dict]:
     """Check every existing cell against its config, print the plan, run the cells still to do (at most
     ``max_cells``), a line each, then write the report; returns its rows."""
     status = {c: cell_status(c) for c in cells}
@@ -682,7 +687,7 @@ def apply_xla_flags(flags: str) -> bool:
 
 def main(argv: Sequence[str], config_dir: Path, algorithms: dict[str, Callable[[], Algorithm]],
          make_env: Callable[..., tuple[Any, Any]], train_fn: Callable = train,
-         say: Callable[[str], None] = print) -> int:
+         say: Callable[[str], None] = say_line) -> int:
     """The body of ``scripts/benchmark.py``: settings -> cells -> run -> report. ``algorithms`` maps a name to a
     loader of its :class:`Algorithm` (only the algorithms of the grid are loaded). Returns the exit status: 0; 2
     after a one-line ``config error: ...`` or ``error: ...`` (nothing finished is touched); 130 on Ctrl-C."""
