@@ -16,6 +16,16 @@ Writes ``<out_dir>/runs/<algo>/<task>/<model>/`` (one run dir per cell, as scrip
 ``results.csv``, ``results.md``, ``curves_<task>.png``, ``summary.png`` and, for meta-RL tasks,
 ``trials_<task>.png``. Rerunning the same command skips finished cells and resumes a killed one. Mistakes print
 one line and exit with status 2; Ctrl-C keeps what is saved and exits with 130.
+
+World-model presets (``kind: world_model``, ssmrl.benchmark.wm_grid): offline world-model training and open-loop
+evaluation on the envs.wm_memory tasks (S4WM's comparison), model x task cells, a throughput sweep per model::
+
+    python scripts/benchmark.py preset=wm-backbones-smoke out_dir=outputs/benchmark/wm-smoke
+    python scripts/benchmark.py preset=wm-backbones-quick out_dir=out models=[s5,gru] train_steps=100 \
+        offline.batch_size=8 model_overrides.s5.state_size=32
+
+They write ``<out_dir>/wm/<task>/<model>/``, ``wm_results.csv``, ``wm_results.md``, ``wm_mse_<task>.png``,
+``wm_strip_<task>.png`` and ``wm_speed.png``; a killed cell restarts from scratch.
 """
 
 from __future__ import annotations
@@ -35,6 +45,16 @@ def make_env(name: str, **kwargs):
     import envs
 
     return envs.make(name, **kwargs)
+
+
+def wm_data(task: str, **overrides):
+    """A world-model task's spaces, episode length and data generator (envs.wm_memory)."""
+    from envs.wm_memory import generate_dataset, make_task
+    from ssmrl.benchmark.wm_grid import TaskData
+
+    env, params = make_task(task, **overrides)
+    generate = lambda key, num: generate_dataset(key, task, num, **overrides)
+    return TaskData(env.observation_space(params), env.action_space(params), int(params.length), generate)
 
 
 def ppo_memory_inputs(cfg, env, env_params, state, key, steps):
@@ -76,4 +96,4 @@ if __name__ == "__main__":
         print(__doc__.strip() + f"\n\npresets: {', '.join(list_presets(CONFIG_DIR))}")
         sys.exit(0)
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax reports every checkpoint step at INFO
-    sys.exit(main(sys.argv[1:], CONFIG_DIR, {"ppo": load_ppo, "dreamer": load_dreamer}, make_env))
+    sys.exit(main(sys.argv[1:], CONFIG_DIR, {"ppo": load_ppo, "dreamer": load_dreamer}, make_env, wm_data=wm_data))

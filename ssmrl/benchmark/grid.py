@@ -687,14 +687,21 @@ def apply_xla_flags(flags: str) -> bool:
 
 def main(argv: Sequence[str], config_dir: Path, algorithms: dict[str, Callable[[], Algorithm]],
          make_env: Callable[..., tuple[Any, Any]], train_fn: Callable = train,
-         say: Callable[[str], None] = say_line) -> int:
+         say: Callable[[str], None] = say_line, wm_data: Callable | None = None) -> int:
     """The body of ``scripts/benchmark.py``: settings -> cells -> run -> report. ``algorithms`` maps a name to a
     loader of its :class:`Algorithm` (only the algorithms of the grid are loaded). Returns the exit status: 0; 2
-    after a one-line ``config error: ...`` or ``error: ...`` (nothing finished is touched); 130 on Ctrl-C."""
+    after a one-line ``config error: ...`` or ``error: ...`` (nothing finished is touched); 130 on Ctrl-C.
+    A preset with ``kind: world_model`` goes to :func:`ssmrl.benchmark.wm_grid.main` with the data factory
+    ``wm_data`` instead."""
+    from ssmrl.benchmark.wm_settings import WORLD_MODEL, preset_kind
     from ssmrl.runners.host import Interrupted
     from ssmrl.runners.rundir import RunDirError
 
     try:
+        if preset_kind(config_dir, argv) == WORLD_MODEL:
+            from ssmrl.benchmark.wm_grid import main as wm_main
+
+            return wm_main(argv, config_dir, wm_data, say)
         settings = load_settings(config_dir, argv, list(algorithms))
         if not apply_xla_flags(settings.xla_flags):
             say(f"note: xla_flags={settings.xla_flags!r} not applied: JAX had already started in this process")

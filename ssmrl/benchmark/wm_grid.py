@@ -1,0 +1,438 @@
+"""The world-model grid (``scripts/benchmark.py preset=wm-backbones-smoke out_dir=...``): model x task cells of
+OFFLINE world-model training and open-loop evaluation (S4WM's protocol, ``ssmrl.wm_bench``), plus one throughput
+sweep per model; resumable; then ``wm_results.csv`` / ``.md`` and the PNGs (:mod:`ssmrl.benchmark.wm_report`).
+
+**Data.** ``ssmrl`` never imports ``envs``: the script passes ``wm_data(task, **task_kwargs) -> TaskData`` (the
+spaces, the episode length T and ``generate(key, num_episodes)`` -> episodes [T, N, ...] with markers, e.g.
+``envs.wm_memory.generate_dataset``). A task's training set comes from ``fold_in(k, 0)`` and its held-out set from
+``fold_in(k, 1)``, ``k = fold_in(key(seed), crc32(task))``: the same for every model and unchanged when the grid
+changes.
+
+**A cell** (task, model): the world model of the model's :class:`~ssmrl.benchmark.wm_settings.ModelSpec` trained for
+``train_steps`` steps on minibatches sampled from the training episodes (step i: ``offline.sample`` with
+``split(key_train, train_steps)[i]``, then ``train_step``: the same steps as ``ssmrl.wm_bench.offline.fit``, but
+dispatched one by one, which on CPU runs several times faster than ``fit``'s ``lax.scan``), then evaluated open-loop
+on the held-out episodes (``openloop.evaluate``). Its keys: ``split(k_cell, 3)`` -> init, training, evaluation,
+``k_cell = fold_in(fold_in(key(seed), crc32(task)), crc32(model))``. Measured on the way: training steps/s (L x B
+replayed steps per second over the timed steps, sampling included, the training step compiled beforehand), its
+compile time and XLA's planned memory of the step, imagination steps/s (one more rollout call on the first
+evaluation chunk: B x K imagined steps per second, the context's observation included).
+
+**A speed sweep** (one per model): on the world model of the model's first task (every task has 32 x 32 x 3 frames),
+freshly initialised, ``train_throughput`` on zero batches [T, speed_batch] and ``imagine_throughput`` at K = T for
+each T in ``speed_lengths``; a failure at one T (e.g. out of memory) is recorded there, not raised.
+
+**Order and caching.** Model-major (every task of a model, then its sweep): a model's world model is built and
+compiled once per observation / action spaces and reused by its cells (same shapes: no recompiling); caches are
+cleared between models.
+
+**Resuming.** A finished cell writes ``<out_dir>/wm/<task>/<model>/``: ``curves.npz`` (mse [K], marked_<name> [K],
+train_loss / train_recon_loss [steps], reward_true / reward_pred [K] of episode 0), ``strip.npz`` (steps [F],
+truth uint8 [F, 32, 32, 3], pred uint8 [F, 32, 32, 3]) and, last, ``row.json`` (its settings, status and table
+row); a sweep writes ``<out_dir>/wm/speed/<model>/speed.json``. Rerunning skips those whose file exists; one with
+other settings is an error naming the key (use another out_dir or delete that folder). A cell killed before its
+``row.json`` restarts from scratch (no checkpoints: a cell is minutes on a CPU at the quick sizes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ssmrl.benchmark.report import count_text, slug
+from ssmrl.benchmark.sizing import stack_param_count, tree_param_count
+from ssmrl.benchmark.wm_report import CURVES_FILE, ROW_FILE, SPEED_FILE, STRIP_FILE, write_wm_report
+from ssmrl.benchmark.wm_settings import ModelSpec, WMSettings, load_wm_settings, model_specs
+from ssmrl.config import ConfigError
+from ssmrl.dreamer.replay import ReplayBatch
+from ssmrl.dreamer.world_model import dummy_inputs
+from ssmrl.wm_bench.offline import (
+    METRIC_KEYS,
+    Offline,
+    as_arrays,
+    compiled_memory,
+    device_peak_bytes,
+    make_offline,
+    train_throughput,
+)
+from ssmrl.wm_bench.openloop import evaluate, imagine_throughput, make_rollout
+from ssmrl.wm_bench.report import strip_columns, table_row
+
+WM_DIR = "wm"
+
+
+class TaskData(NamedTuple):
+    """What the data factory returns for one task: obs_space, action_space, length (T of every episode) and
+    ``generate(key, num_episodes)`` -> episodes with fields [T, N, ...] and ``markers`` ({name: int [N]})."""
+
+    obs_space: Any
+    action_space: Any
+    length: int
+    generate: Callable[[jax.Array, int], Any]
+
+
+@dataclass(frozen=True, eq=False)
+class WMCell:
+    """One (task, model) cell; dir: ``<out_dir>/wm/<task>/<model>``."""
+
+    task: str
+    model: str
+    spec: ModelSpec
+    dir: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.task} {self.model}"
+
+
+@dataclass(frozen=True, eq=False)
+class SpeedUnit:
+    """One model's throughput sweep on the spaces of ``task``; dir: ``<out_dir>/wm/speed/<model>``."""
+
+    model: str
+    spec: ModelSpec
+    task: str
+    dir: Path
+
+    @property
+    def label(self) -> str:
+        return f"speed {self.model}"
+
+
+def _crc(name: str) -> int:
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def task_key(seed: int, task: str) -> jax.Array:
+    return jax.random.fold_in(jax.random.key(seed), _crc(task))
+
+
+def cell_key(seed: int, task: str, model: str) -> jax.Array:
+    return jax.random.fold_in(task_key(seed, task), _crc(model))
+
+
+def cell_describe(settings: WMSettings, task: str, spec: ModelSpec) -> dict:
+    """Everything a cell's numbers depend on (saved in its row.json, compared on resume)."""
+    return {"task": task, "model": spec.name, **spec.describe(), "task_kwargs": settings.task_kwargs.get(task) or {},
+            "train_episodes": settings.train_episodes, "eval_episodes": settings.eval_episodes,
+            "train_steps": settings.train_steps, "context": settings.context, "eval_chunk": settings.eval_chunk,
+            "strip_frames": settings.strip_frames, "seed": settings.seed}
+
+
+def speed_describe(settings: WMSettings, unit: SpeedUnit) -> dict:
+    return {"model": unit.model, **unit.spec.describe(), "task": unit.task,
+            "task_kwargs": settings.task_kwargs.get(unit.task) or {}, "lengths": list(settings.speed_lengths),
+            "batch": speed_batch(settings, unit.spec), "repeats": settings.speed_repeats, "seed": settings.seed}
+
+
+def speed_batch(settings: WMSettings, spec: ModelSpec) -> int:
+    return settings.speed_batch or spec.offline.batch_size
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+
+def plan(settings: WMSettings, config_dir: Path, wm_data: Callable[..., TaskData]
+         ) -> tuple[list[WMCell], list[SpeedUnit], dict[str, TaskData]]:
+    """The cells (model-major, tasks in preset order) and the speed sweeps (none without ``speed_lengths``), and
+    every task's :class:`TaskData`; ConfigError (one line) for an unknown task or params field, a training window
+    or context longer than a task's episodes."""
+    specs = model_specs(settings, config_dir)
+    for task in settings.task_kwargs:
+        if task not in settings.tasks:
+            raise ConfigError(f"task_kwargs: {task!r} is not in tasks {list(settings.tasks)}")
+    data = {}
+    for task in settings.tasks:
+        kwargs = settings.task_kwargs.get(task) or {}
+        if not isinstance(kwargs, dict):
+            raise ConfigError(f"task_kwargs.{task}: expected a mapping of params fields, got {kwargs!r}")
+        try:
+            data[task] = wm_data(task, **kwargs)
+        except ValueError as err:
+            raise ConfigError(f"tasks: {str(err).splitlines()[0]}") from None
+        length = data[task].length
+        for spec in specs.values():
+            if spec.offline.seq_len > length:
+                raise ConfigError(f"offline.seq_len={spec.offline.seq_len} ({spec.name}) is longer than {task}'s "
+                                  f"episodes of T={length}; valid: 0 (whole episodes) .. {length}")
+        if settings.context is not None and settings.context >= length:
+            raise ConfigError(f"context={settings.context} must be < {task}'s episode length T={length}")
+    root = settings.out_dir / WM_DIR
+    cells = [WMCell(task, name, spec, root / slug(task) / name) for name, spec in specs.items()
+             for task in settings.tasks]
+    speeds = [SpeedUnit(name, spec, settings.tasks[0], root / "speed" / name) for name, spec in specs.items()
+              ] if settings.speed_lengths else []
+    return cells, speeds, data
+
+
+# ---------------------------------------------------------------------------------------------- state on disk
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _flat(data: Any, prefix: str = "") -> dict:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict = {}
+    for key, value in data.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def unit_status(path: Path, spec: dict) -> str:
+    """"done" when ``path`` (a row.json / speed.json) holds a finished unit of these settings, else "new";
+    ConfigError when it holds one of other settings (naming the first key that differs)."""
+    saved = read_json(path)
+    if saved.get("status") != "ok":
+        return "new"
+    ours, theirs = _flat(json.loads(json.dumps(spec))), _flat(saved.get("spec") or {})
+    for key in sorted(set(ours) | set(theirs)):
+        if ours.get(key, "<absent>") != theirs.get(key, "<absent>"):
+            raise ConfigError(f"{path.parent} holds a result of other settings ({key}: {theirs.get(key, '<absent>')!r}"
+                              f" there, {ours.get(key, '<absent>')!r} here); use another out_dir, or delete that "
+                              "folder to rerun it")
+    return "done"
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def train_timed(offline: Offline, state: Any, episodes: Any, num_steps: int, key: jax.Array,
+                sync_every: int = 100) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
+    """``num_steps`` training steps as ``offline.fit`` takes them (step i samples with ``split(key,
+    num_steps)[i]``), the training step compiled first and then called once per step -> (state, metrics {name:
+    float32 [num_steps]}, speed {"T", "B", "steps_per_s" (B x T replayed steps per second over the steps, sampling
+    included), "run_s", "compile_s", "memory" (XLA's plan of the step), "peak_bytes"}) (``train_throughput``'s
+    keys, so ``report.table_row`` takes it). Metrics come to the host every ``sync_every`` steps."""
+    keys = jax.random.split(key, max(num_steps, 1))[:num_steps]
+    episodes = as_arrays(episodes)  # on the device once
+    batch = offline.sample(keys[0] if num_steps else key, episodes)
+    start = time.perf_counter()
+    step = offline.train_step.lower(state, batch).compile()
+    compile_s = time.perf_counter() - start
+    parts, pending = [], []
+    start = time.perf_counter()
+    for i in range(num_steps):
+        state, metrics = step(state, offline.sample(keys[i], episodes))
+        pending.append(metrics)
+        if len(pending) == sync_every or i == num_steps - 1:
+            parts += jax.device_get(pending)
+            pending = []
+    jax.block_until_ready(state)
+    run_s = time.perf_counter() - start
+    length, batch_size = batch.is_first.shape
+    out = {k: np.asarray([p[k] for p in parts], np.float32) for k in METRIC_KEYS}
+    speed = {"T": int(length), "B": int(batch_size), "steps_per_s": num_steps * length * batch_size / max(run_s, 1e-9),
+             "run_s": run_s, "compile_s": compile_s, "memory": compiled_memory(step), "peak_bytes": device_peak_bytes()}
+    return state, out, speed
+
+
+def zero_batch(offline: Offline, obs_space: Any, length: int, batch_size: int) -> ReplayBatch:
+    """A replay batch [length, batch_size, ...] of zeros in the data's dtypes (throughput does not depend on
+    values); is_first at step 0."""
+    action = dummy_inputs(offline.world_model, length, batch_size)["action"]
+    flags = jnp.zeros((length, batch_size), bool)
+    return ReplayBatch(obs=jnp.zeros((length, batch_size, *obs_space.shape), obs_space.dtype), action=action,
+                       reward=jnp.zeros((length, batch_size), jnp.float32), is_first=flags.at[0].set(True),
+                       terminated=flags, truncated=flags)
+
+
+class Built(NamedTuple):
+    """A model's world model for one pair of spaces: the Offline, its jitted rollout, its parameter count."""
+
+    offline: Offline
+    rollout: Callable
+    params: int
+
+
+def build(spec: ModelSpec, task_data: TaskData, cache: dict, jit_options: dict | None = None) -> Built:
+    """The model's :class:`Built` for these spaces (made once per spaces and kept in ``cache``)."""
+    key = repr((task_data.obs_space, task_data.action_space))
+    if key not in cache:
+        offline = make_offline(spec.offline, task_data.obs_space, task_data.action_space, spec.core,
+                               jit_options=jit_options)
+        shapes = jax.eval_shape(offline.init, jax.random.key(0))
+        cache[key] = Built(offline, make_rollout(offline.world_model, jit_options=jit_options),
+                           tree_param_count(shapes.params))
+    return cache[key]
+
+
+def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSettings) -> dict:
+    """Train and evaluate one cell (module docstring), write its files; returns its row.json record."""
+    start = time.perf_counter()
+    offline = built.offline
+    key_init, key_train, key_eval = jax.random.split(cell_key(settings.seed, cell.task, cell.model), 3)
+    state = offline.init(key_init)
+    state, metrics, train_speed = train_timed(offline, state, train, settings.train_steps, key_train)
+    eval_start = time.perf_counter()
+    result = evaluate(offline.world_model, state.params, test, key_eval, context=settings.context,
+                      chunk=settings.eval_chunk, keep=1, rollout=built.rollout)
+    eval_s = time.perf_counter() - eval_start
+    chunk = min(settings.eval_chunk or test.is_first.shape[1], test.is_first.shape[1])
+    c = result.context
+    args = (state.params, key_eval, jnp.asarray(test.obs[:c, :chunk]), jnp.asarray(test.action[:, :chunk]),
+            jnp.asarray(test.is_first[:c, :chunk]))
+    imagine_start = time.perf_counter()
+    jax.block_until_ready(built.rollout(*args))  # compiled by evaluate (same shapes)
+    imagine_s = time.perf_counter() - imagine_start
+    marker = next(iter(result.marked), "")
+    row = table_row(cell.model, cell.task, result, metrics, train_speed, None, core=cell.spec.core.name,
+                    posterior=cell.spec.offline.posterior, loss_finite=bool(np.all(np.isfinite(metrics["loss"]))),
+                    marker=marker, marked_mse=float(result.summary.get(f"mse_{marker}", math.nan)),
+                    imagine_steps_per_s=chunk * result.horizon / max(imagine_s, 1e-9), imagine_B=chunk,
+                    wm_params=built.params, core_params=stack_param_count(cell.spec.core),
+                    train_run_s=train_speed["run_s"], eval_s=eval_s, wall_s=time.perf_counter() - start)
+    columns = strip_columns(result.horizon, settings.strip_frames)
+    cell.dir.mkdir(parents=True, exist_ok=True)
+    np.savez(cell.dir / CURVES_FILE, mse=result.mse, train_loss=metrics["loss"],
+             train_recon_loss=metrics["recon_loss"], reward_true=result.reward_true[:, 0],
+             reward_pred=result.reward_pred[:, 0], **{f"marked_{k}": v for k, v in result.marked.items()})
+    np.savez(cell.dir / STRIP_FILE, steps=c + columns, truth=result.truth[columns, 0],
+             pred=np.round(np.clip(result.pred[columns, 0], 0, 1) * 255).astype(np.uint8))
+    record = {"spec": cell_describe(settings, cell.task, cell.spec), "status": "ok", "row": row}
+    write_json(cell.dir / ROW_FILE, record)  # last: its presence marks the cell finished
+    return record
+
+
+def run_speed(unit: SpeedUnit, built: Built, obs_space: Any, settings: WMSettings) -> dict:
+    """The model's throughput sweep (module docstring); writes and returns its speed.json record."""
+    offline, batch = built.offline, speed_batch(settings, unit.spec)
+    state = offline.init(cell_key(settings.seed, "speed", unit.model))
+    points = []
+    for length in settings.speed_lengths:
+        point: dict[str, Any] = {"T": length, "B": batch}
+        try:
+            train = train_throughput(offline, state, zero_batch(offline, obs_space, length, batch),
+                                     settings.speed_repeats)
+            point.update(train_steps_per_s=train["steps_per_s"], train_compile_s=train["compile_s"],
+                         train_planned_mb=(train["memory"] or {}).get("total", math.nan) / 2**20)
+            (imagine,) = imagine_throughput(offline.world_model, state.params, batch, [length],
+                                            repeats=settings.speed_repeats)
+            point.update(imagine_steps_per_s=imagine["steps_per_s"], imagine_compile_s=imagine["compile_s"],
+                         imagine_planned_mb=(imagine["memory"] or {}).get("total", math.nan) / 2**20)
+        except Exception as err:  # e.g. out of memory at a long T: the sweep is an add-on, keep the grid going
+            point["error"] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        points.append(point)
+    record = {"spec": speed_describe(settings, unit), "status": "ok", "model": unit.model, "points": points}
+    write_json(unit.dir / SPEED_FILE, record)
+    return record
+
+
+def _f(value: Any, spec: str = ".3g") -> str:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return format(value, spec) if ok else "-"
+
+
+def cell_line(index: int, total: int, cell: WMCell, row: dict) -> str:
+    marked = f" ({row['marker']} {_f(row['marked_mse'])})" if row.get("marker") else ""
+    reward = f", reward accuracy {_f(row['reward_accuracy'], '.2f')}" if "reward_accuracy" in row else ""
+    return (f"[{index}/{total}] {cell.label}: mse {_f(row['mse'])}{marked}{reward}, train "
+            f"{count_text(row['train_steps_per_s'])} steps/s (L {row['train_T']} x B {row['train_B']}, compile "
+            f"{_f(row['train_compile_s'], '.0f')} s, {_f(row['train_planned_mb'], '.0f')} MB planned), imagine "
+            f"{count_text(row['imagine_steps_per_s'])} steps/s, params {count_text(row['wm_params'])}, "
+            f"{_f(row['wall_s'], '.0f')} s" + ("" if row.get("loss_finite", True) else " [loss not finite]"))
+
+
+def speed_line(index: int, total: int, unit: SpeedUnit, record: dict) -> str:
+    parts = [f"T={p['T']} " + (p["error"] if "error" in p else f"train {count_text(p['train_steps_per_s'])} / "
+                               f"imagine {count_text(p['imagine_steps_per_s'])} steps/s, "
+                               f"{_f(p['train_planned_mb'], '.0f')} MB") for p in record["points"]]
+    return f"[{index}/{total}] {unit.label} (B {record['spec']['batch']}): " + "; ".join(parts)
+
+
+def say_line(text: str) -> None:
+    print(text, flush=True)
+
+
+def run_wm_grid(settings: WMSettings, cells: Sequence[WMCell], speeds: Sequence[SpeedUnit],
+                data: dict[str, TaskData], say: Callable[[str], None] = say_line,
+                jit_options: dict | None = None) -> list[dict]:
+    """Check every finished unit against its settings, print the plan, run what is left (at most ``max_cells``
+    units, model-major), a line each, then write the report; returns the table rows."""
+    status = {c: unit_status(c.dir / ROW_FILE, cell_describe(settings, c.task, c.spec)) for c in cells}
+    status.update({s: unit_status(s.dir / SPEED_FILE, speed_describe(settings, s)) for s in speeds})
+    units = [u for name in dict.fromkeys(c.model for c in cells)
+             for u in [*[c for c in cells if c.model == name], *[s for s in speeds if s.model == name]]]
+    todo = [u for u in units if status[u] != "done"]
+    todo = todo[: settings.max_cells] if settings.max_cells is not None else todo
+    done = sum(s == "done" for s in status.values())
+    later = len(units) - done - len(todo)
+    sweep = f" + {len(speeds)} speed sweeps (T={','.join(map(str, settings.speed_lengths))})" if speeds else ""
+    say(f"plan: {len(cells)} cells ({len(settings.models)} models x {len(settings.tasks)} tasks){sweep}: {done} done,"
+        f" {len(todo)} to run" + (f", {later} left for later (max_cells={settings.max_cells})" if later else "")
+        + f" -> {settings.out_dir}")
+    datasets: dict[str, tuple] = {}
+    cache: dict = {}
+    model = None
+    for i, unit in enumerate(todo, 1):
+        if unit.model != model:
+            model, cache, datasets = unit.model, {}, {}
+            jax.clear_caches()  # one model's programs at a time
+        task_data = data[unit.task]
+        built = build(unit.spec, task_data, cache, jit_options)
+        if isinstance(unit, SpeedUnit):
+            say(speed_line(i, len(todo), unit, run_speed(unit, built, task_data.obs_space, settings)))
+            continue
+        if unit.task not in datasets:
+            datasets.clear()  # one task's episodes in memory at a time
+            key = task_key(settings.seed, unit.task)
+            datasets[unit.task] = (task_data.generate(jax.random.fold_in(key, 0), settings.train_episodes),
+                                   task_data.generate(jax.random.fold_in(key, 1), settings.eval_episodes))
+        record = run_cell(unit, built, *datasets[unit.task], settings)
+        say(cell_line(i, len(todo), unit, record["row"]))
+        write_wm_report(settings, cells, speeds, plots=False)
+    rows = write_wm_report(settings, cells, speeds)
+    say(f"results: {settings.out_dir / 'wm_results.md'} (and wm_results.csv, wm_mse_*.png, wm_strip_*.png"
+        + (", wm_speed.png)" if speeds else ")"))
+    return rows
+
+
+def main(argv: Sequence[str], config_dir: Path, wm_data: Callable[..., TaskData] | None,
+         say: Callable[[str], None] = say_line) -> int:
+    """The world-model body of ``scripts/benchmark.py``: settings -> cells -> run -> report. Returns the exit
+    status: 0; 2 after a one-line ``config error: ...`` or ``error: ...``; 130 on Ctrl-C."""
+    from ssmrl.benchmark.grid import apply_xla_flags
+
+    try:
+        if wm_data is None:
+            raise ConfigError("this preset is a world-model grid, and no data factory was given (wm_data)")
+        settings = load_wm_settings(config_dir, argv)
+        if not apply_xla_flags(settings.xla_flags):
+            say(f"note: xla_flags={settings.xla_flags!r} not applied: JAX had already started in this process")
+        cells, speeds, data = plan(settings, config_dir, wm_data)
+        run_wm_grid(settings, cells, speeds, data, say)
+    except ConfigError as err:
+        say(f"config error: {err}")
+        return 2
+    except OSError as err:
+        say(f"error: cannot write {err.filename or ''}: {err.strerror or err}; finished cells are kept")
+        return 2
+    except KeyboardInterrupt:
+        say("interrupted; finished cells are kept; the same command resumes")
+        return 130
+    return 0
+
+

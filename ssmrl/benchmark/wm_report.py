@@ -1,0 +1,235 @@
+"""The world-model grid's report, from the files its cells and sweeps left (``ssmrl.benchmark.wm_grid``):
+
+* ``wm_results.csv``: one row per finished cell (``ssmrl.wm_bench.report.table_row`` plus the grid's columns);
+  ``wm_speed.csv``: one row per model and sweep length T;
+* ``wm_results.md``: tables tasks x models of the MSE over all imagined frames, the MSE on the task's marked frames,
+  the reward accuracy (tasks with rewards: CueReward), training steps/s, imagination steps/s and XLA's planned
+  memory of a training step; then the sweep (models x T);
+* ``wm_mse_<task>.png``: MSE vs imagination horizon, one line per model (dashed: over the marked frames);
+  ``wm_strip_<task>.png``: the true frames of the first held-out episode above, each model's imagination below;
+  ``wm_speed.png``: training steps/s, imagination steps/s and planned MB against T, one line per model.
+
+Host-side numpy and matplotlib (Agg) only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssmrl.benchmark.report import count_text, slug
+from ssmrl.wm_bench.report import plot_mse_curves, write_rows
+
+ROW_FILE, CURVES_FILE, STRIP_FILE, SPEED_FILE = "row.json", "curves.npz", "strip.npz", "speed.json"
+# (column, title, number format) of the tables tasks x models in wm_results.md
+TABLES = (
+    ("mse", "MSE of the imagined frames (per pixel, frames in [0, 1]; mean over all imagined frames)", ".4f"),
+    ("marked_mse", "MSE on the marked frames (the task's memory test: revisited / recalled / changed)", ".4f"),
+    ("reward_accuracy", "Reward prediction over the imagined steps (balanced accuracy; 0.5 is chance)", ".3f"),
+    ("train_steps_per_s", "Training: replayed steps per second (L x B per step; the cell's own batch)", "count"),
+    ("imagine_steps_per_s", "Imagination: imagined steps per second (B x K per rollout, first evaluation chunk)",
+     "count"),
+    ("train_planned_mb", "Planned memory of a training step (MB; XLA's buffer plan, not a measured peak)", ".1f"),
+)
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("status") == "ok" else {}
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return "-"
+    return count_text(value) if fmt == "count" else format(value, fmt)
+
+
+def cell_rows(cells: Sequence[Any]) -> list[dict]:
+    """The rows of the finished cells (objects with task, model, dir), task and model first, plus ``cell_dir``."""
+    out = []
+    for cell in cells:
+        row = _read(cell.dir / ROW_FILE).get("row")
+        if row:
+            out.append({"task": cell.task, "model": cell.model, **row, "cell_dir": str(cell.dir)})
+    return out
+
+
+def speed_records(speeds: Sequence[Any]) -> list[dict]:
+    """The finished sweeps' records ({model, points: [{T, B, train_steps_per_s, ...}]})."""
+    return [r for r in (_read(s.dir / SPEED_FILE) for s in speeds) if r]
+
+
+def markdown(rows: Sequence[dict], speeds: Sequence[dict], models: Sequence[str], tasks: Sequence[str],
+             title: str, notes: Sequence[str] = ()) -> str:
+    """The tables of :data:`TABLES` (rows tasks, columns models; a table appears when any cell has its column;
+    the marked-frames and reward tables keep only the tasks that have them), then the sweep (rows models,
+    columns T: "train / imagine steps/s, planned MB")."""
+    by = {(r["task"], r["model"]): r for r in rows}
+    params = {m: next((r["wm_params"] for r in rows if r["model"] == m and "wm_params" in r), None) for m in models}
+    header = "| task | " + " | ".join(f"{m} ({count_text(params[m])})" if params[m] else m for m in models) + " |"
+    rule = "|---" * (len(models) + 1) + "|"
+    lines = [f"# {title}", ""] + [f"- {n}" for n in notes] + [""]
+    for column, text, fmt in TABLES:
+        present = [t for t in tasks if any(column in by.get((t, m), {}) for m in models)]
+        if column == "marked_mse":
+            present = [t for t in present if any(by.get((t, m), {}).get("marker") for m in models)]
+        if not present:
+            continue
+        lines += [f"## {text}", "", header, rule]
+        for task in present:
+            marker = next((by[(task, m)].get("marker") for m in models if (task, m) in by), "")
+            label = f"{task} ({marker})" if column == "marked_mse" and marker else task
+            lines.append(f"| {label} | " + " | ".join(_cell(by.get((task, m), {}).get(column), fmt)
+                                                      for m in models) + " |")
+        lines.append("")
+    if speeds:
+        lengths = sorted({p["T"] for r in speeds for p in r["points"]})
+        batch = sorted({p["B"] for r in speeds for p in r["points"]})
+        lines += [f"## Throughput vs T (B={'/'.join(map(str, batch))}): training / imagination steps per second, "
+                  "planned MB of a training step", "", "| model | " + " | ".join(f"T={t}" for t in lengths) + " |",
+                  "|---" * (len(lengths) + 1) + "|"]
+        for record in speeds:
+            points = {p["T"]: p for p in record["points"]}
+            text = lambda p: "error" if "error" in p else (
+                f"{_cell(p.get('train_steps_per_s'), 'count')} / {_cell(p.get('imagine_steps_per_s'), 'count')}, "
+                f"{_cell(p.get('train_planned_mb'), '.0f')} MB")
+            lines.append(f"| {record['model']} | " + " | ".join(text(points[t]) if t in points else "-"
+                                                                for t in lengths) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_strip_rows(truth: np.ndarray, preds: dict[str, np.ndarray], steps: np.ndarray, path: str | Path,
+                    title: str = "") -> Path:
+    """Truth (uint8 [F, H, W, C]) in the top row, each model's frames (uint8 [F, H, W, C]) in a row below, one
+    column per step (int [F], titled ``t=<step>``). Saves a PNG -> the path."""
+    plt = _pyplot()
+    rows = [("truth", truth)] + list(preds.items())
+    fig, axes = plt.subplots(len(rows), len(steps), figsize=(1.1 * len(steps) + 0.9, 1.2 * len(rows) + 0.4),
+                             dpi=110, squeeze=False)
+    for r, (name, images) in enumerate(rows):
+        for c, step in enumerate(steps):
+            ax = axes[r, c]
+            ax.imshow(np.asarray(images[c]), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"t={int(step)}", fontsize=7)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_speed(records: Sequence[dict], path: str | Path, title: str = "") -> Path:
+    """Three panels against T (log scales): training steps/s, imagination steps/s (K = T), planned MB of a
+    training step; one line per model (points that failed are left out). Saves a PNG -> the path."""
+    plt = _pyplot()
+    panels = (("train_steps_per_s", "training steps/s (T x B per step)"),
+              ("imagine_steps_per_s", "imagination steps/s (K = T)"),
+              ("train_planned_mb", "planned MB, training step"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), dpi=110)
+    for i, record in enumerate(records):
+        for ax, (key, _) in zip(axes, panels, strict=True):
+            points = [(p["T"], p[key]) for p in record["points"] if math.isfinite(p.get(key, math.nan))]
+            if points:
+                x, y = zip(*points, strict=True)
+                ax.plot(x, y, marker="o", color=f"C{i % 10}", label=record["model"])
+    for ax, (_, label) in zip(axes, panels, strict=True):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length T")
+        ax.set_title(label, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _load(path: Path) -> dict:
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError):
+        return {}
+
+
+def plot_task(task: str, cells: Sequence[Any], out_dir: Path) -> None:
+    """``wm_mse_<task>.png`` and ``wm_strip_<task>.png`` from the task's finished cells (none: no files)."""
+    curves, marked, preds, truth, steps, context = {}, {}, {}, None, None, None
+    for cell in cells:
+        record = _read(cell.dir / ROW_FILE)
+        if not record:
+            continue
+        arrays, strip = _load(cell.dir / CURVES_FILE), _load(cell.dir / STRIP_FILE)
+        if "mse" in arrays:
+            curves[cell.model] = arrays["mse"]
+            names = [k for k in arrays if k.startswith("marked_")]
+            if names:
+                marked[cell.model] = arrays[names[0]]
+        if "pred" in strip:
+            preds[cell.model], truth, steps = strip["pred"], strip["truth"], strip["steps"]
+        context = record["row"].get("context")
+    if curves:
+        plot_mse_curves(curves, out_dir / f"wm_mse_{slug(task)}.png", f"{task}: open-loop MSE", marked or None,
+                        context)
+    if preds:
+        plot_strip_rows(truth, preds, steps, out_dir / f"wm_strip_{slug(task)}.png",
+                        f"{task}: truth (top) and imagination after {context} observed steps")
+
+
+def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], plots: bool = True) -> list[dict]:
+    """``wm_results.csv``, ``wm_results.md`` and ``wm_speed.csv`` in ``settings.out_dir`` (with ``plots`` the
+    PNGs too); returns the cell rows."""
+    out = Path(settings.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, records = cell_rows(cells), speed_records(speeds)
+    write_rows(rows, out / "wm_results.csv")
+    if records:
+        write_rows([{"model": r["model"], **p} for r in records for p in r["points"]], out / "wm_speed.csv")
+    notes = [settings.description] if settings.description else []
+    notes += [f"preset `{settings.preset}`: {len(rows)}/{len(cells)} cells finished; cell files in "
+              "`wm/<task>/<model>/` (row.json, curves.npz, strip.npz)",
+              f"offline world-model training: {settings.train_steps} steps on {settings.train_episodes} scripted "
+              f"episodes per task; open-loop evaluation on {settings.eval_episodes} held-out episodes: the context "
+              "observed (" + ("each task's own: the memory test is left to imagination" if settings.context is None
+                              else f"{settings.context} steps") + "), the rest imagined with the true actions",
+              "marked frames: revisited (Revisit), recalled (Teleport), changed (ChangeWorld); CueReward is judged "
+              "on the reward",
+              "throughput on this machine's backend; planned memory is XLA's buffer plan of the compiled step"]
+    title = f"World-model backbones: {settings.preset}"
+    (out / "wm_results.md").write_text(markdown(rows, records, list(settings.models), list(settings.tasks), title,
+                                                notes))
+    if plots:
+        for task in settings.tasks:
+            plot_task(task, [c for c in cells if c.task == task], out)
+        if records:
+            plot_speed(records, out / "wm_speed.png", f"{settings.preset}: throughput vs T")
+    return rows

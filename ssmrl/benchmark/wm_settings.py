@@ -1,0 +1,292 @@
+"""Settings of the world-model grid: presets with ``kind: world_model`` (``configs/benchmark/wm-*.yaml``) and the
+command line, and each model's world-model and core configs.
+
+**Preset keys** (:data:`SETTING_KEYS`): ``models`` (core names, or names of ``variants``), ``tasks``
+(``envs.wm_memory`` names such as ``RevisitEasy``; checked by the data factory), ``variants`` ({name: {core,
+offline: {...}, model: {...}}}: a model that is a core with its own settings, e.g. ``rssm: {core: gru, offline:
+{posterior: recurrent}}``), ``model`` (d_model / n_layers / mlp / norm of every core), ``model_overrides`` ({core or
+model name: {key: value}}: e.g. a core's own options), ``offline`` (:class:`ssmrl.wm_bench.offline.OfflineConfig`
+fields), ``task_kwargs`` ({task: params fields}), ``train_episodes`` / ``eval_episodes`` (data set sizes),
+``train_steps``, ``sync_every`` (training steps between fetches of the metrics), ``context`` (null: each task's own,
+``openloop.default_context``), ``eval_chunk`` (episodes per rollout call; null: all), ``strip_frames``,
+``speed_lengths`` (the T of the throughput sweep), ``speed_batch`` (null: ``offline.batch_size``), ``speed_repeats``,
+``seed``, ``max_cells``, ``xla_flags``, ``description``, ``kind``.
+
+**Command line**: ``preset=<name> out_dir=<folder>``, ``<key>=<value>`` for any key above (``models=[s5,gru]``,
+``train_steps=50``), and dotted keys into the mappings (``offline.batch_size=8``, ``model.d_model=32``,
+``model_overrides.transformer.window=256``, ``task_kwargs.RevisitEasy.length=64``).
+
+**A model's configs**: the core's ``configs/model/<core>.yaml`` (the RL benchmark's defaults), then ``model``, then
+``model_overrides[<core>]``, the variant's ``model`` and ``model_overrides[<name>]``; the world model's:
+``OfflineConfig`` with ``offline`` and then the variant's ``offline``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ssmrl.config import MODEL_FIXED, ConfigError, ModelConfig
+from ssmrl.core import available_cores
+from ssmrl.wm_bench.offline import OfflineConfig
+
+KIND_KEY = "kind"
+WORLD_MODEL = "world_model"
+KINDS = ("rl", WORLD_MODEL)
+PRESET_DIR = "benchmark"
+CLI_KEYS = ("preset", "out_dir")
+NONE = type(None)
+# Every key a world-model preset may hold (and the command line may replace), with its type.
+SETTING_KEYS: dict[str, type | tuple] = {
+    "kind": str,                   # world_model (the RL grid's presets have no kind)
+    "description": str,            # one line for wm_results.md
+    "models": list,                # core names or variant names
+    "tasks": list,                 # envs.wm_memory task names, e.g. RevisitEasy
+    "variants": dict,              # name -> {core: <core>, offline: {...}, model: {...}}
+    "model": dict,                 # d_model / n_layers / mlp / norm of every core
+    "model_overrides": dict,       # core or model name -> {key: value} of its core config
+    "offline": dict,               # OfflineConfig fields
+    "task_kwargs": dict,           # task -> params fields of the task (e.g. length)
+    "train_episodes": int,         # training data set size (episodes)
+    "eval_episodes": int,          # held-out episodes for the open-loop evaluation
+    "train_steps": int,            # training steps per cell
+    "sync_every": int,             # training steps between fetches of the metrics to the host
+    "context": (int, NONE),        # observed steps before imagining (null: the task's own)
+    "eval_chunk": (int, NONE),     # episodes per rollout call (null: all at once)
+    "strip_frames": int,           # imagined frames kept per cell for the strip
+    "speed_lengths": list,         # T of the throughput sweep (training steps/s and imagination steps/s vs T)
+    "speed_batch": (int, NONE),    # batch of the sweep (null: offline.batch_size)
+    "speed_repeats": int,          # timed calls per point of the sweep (median)
+    "seed": int,                   # data, initialisation and sampling keys
+    "max_cells": (int, NONE),      # run at most this many cells (speed sweeps included) in this invocation
+    "xla_flags": str,              # added to XLA_FLAGS before JAX starts
+}
+POSITIVE = ("train_episodes", "eval_episodes", "train_steps", "sync_every", "strip_frames", "speed_repeats")
+
+
+@dataclass(frozen=True)
+class WMSettings:
+    """A world-model preset with the command line applied (keys as in :data:`SETTING_KEYS`)."""
+
+    preset: str
+    out_dir: Path
+    kind: str = WORLD_MODEL
+    description: str = ""
+    models: tuple = ()
+    tasks: tuple = ()
+    variants: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+    model_overrides: dict = field(default_factory=dict)
+    offline: dict = field(default_factory=dict)
+    task_kwargs: dict = field(default_factory=dict)
+    train_episodes: int = 64
+    eval_episodes: int = 16
+    train_steps: int = 100
+    sync_every: int = 100
+    context: int | None = None
+    eval_chunk: int | None = None
+    strip_frames: int = 8
+    speed_lengths: tuple = ()
+    speed_batch: int | None = None
+    speed_repeats: int = 3
+    seed: int = 0
+    max_cells: int | None = None
+    xla_flags: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the grid: name (its label), core (the core stack's config), offline (the world model's)."""
+
+    name: str
+    core: ModelConfig
+    offline: OfflineConfig
+
+    def describe(self) -> dict:
+        """The configs as plain data (saved with each cell, compared on resume)."""
+        return {"core": dataclasses.asdict(self.core), "offline": dataclasses.asdict(self.offline)}
+
+
+def _preset_arg(argv: Sequence[str]) -> str | None:
+    values = [a.partition("=")[2].strip() for a in argv if a.partition("=")[0].strip() == "preset"]
+    return values[-1] if values else None
+
+
+def preset_kind(config_dir: Path, argv: Sequence[str]) -> str:
+    """The ``kind`` of the preset that ``preset=<name>`` in ``argv`` names ("rl" where it has none, or where the
+    preset is missing or unreadable: the RL grid then reports that); ConfigError for an unknown kind."""
+    name = _preset_arg(argv)
+    path = Path(config_dir) / PRESET_DIR / f"{name}.yaml"
+    if not name or not path.is_file():
+        return "rl"
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        return "rl"
+    kind = data.get(KIND_KEY, "rl") if isinstance(data, dict) else "rl"
+    if kind not in KINDS:
+        raise ConfigError(f"{path}: kind: unknown {kind!r}; valid: {list(KINDS)}")
+    return kind
+
+
+def _check_type(key: str, value: Any) -> Any:
+    expected = SETTING_KEYS[key]
+    if expected is list and isinstance(value, (str, int)) and not isinstance(value, bool):
+        value = [value]  # models=s5 means models=[s5]
+    types = expected if isinstance(expected, tuple) else (expected,)
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        names = " or ".join("null" if t is NONE else t.__name__ for t in types)
+        raise ConfigError(f"{key}: expected {names}, got {value!r}")
+    if key == "speed_lengths" and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+        raise ConfigError(f"speed_lengths: expected a list of lengths >= 1, got {value!r}")
+    if key in ("models", "tasks") and not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key}: expected a list of names, got {value!r}")
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Hydra / OmegaConf containers -> plain dicts and lists."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(value):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _set_path(data: dict, key: str, value: Any) -> None:
+    head, *path = key.split(".")
+    node = data.setdefault(head, {})
+    node = dict(node) if isinstance(node, dict) else {}
+    data[head] = node
+    for part in path[:-1]:
+        child = node.get(part)
+        node[part] = child = dict(child) if isinstance(child, dict) else {}
+        node = child
+    node[path[-1]] = value
+
+
+def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
+    """The world-model preset named by ``preset=`` with the command line applied (module docstring); ConfigError
+    (one line) for a missing out_dir, an unknown or mistyped setting, an unknown model, a bad variant."""
+    from ssmrl.benchmark.grid import _parse
+
+    parsed = _parse(argv)
+    cli = {o.key_or_group: o.value() for o in parsed if o.key_or_group in CLI_KEYS}
+    name = str(cli.get("preset"))
+    if not str(cli.get("out_dir") or "").strip():
+        raise ConfigError("out_dir: missing; give out_dir=<folder> (cells go to <folder>/wm/<task>/<model>)")
+    path = Path(config_dir) / PRESET_DIR / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text()) or {}
+    for key in data:
+        if key not in SETTING_KEYS:
+            raise ConfigError(f"{path}: unknown setting {key!r}; valid: {list(SETTING_KEYS)}")
+    for o in parsed:
+        key = o.key_or_group
+        if key in CLI_KEYS:
+            continue
+        head = key.partition(".")[0]
+        if head not in SETTING_KEYS or ("." in key and SETTING_KEYS[head] is not dict):
+            raise ConfigError(f"{o.input_line}: unknown setting {key!r}; valid: {[*CLI_KEYS, *SETTING_KEYS]} "
+                              "(dotted keys into offline, model, model_overrides, variants, task_kwargs)")
+        value = _plain(o.value())
+        if "." in key:
+            _set_path(data, key, value)
+        else:
+            data[key] = value
+    data = {k: _check_type(k, v) for k, v in data.items()}
+    if data.get("kind", WORLD_MODEL) != WORLD_MODEL:
+        raise ConfigError(f"kind: {data['kind']!r} is not a world-model preset; valid: {WORLD_MODEL!r}")
+    for key in ("models", "tasks"):
+        if not data.get(key):
+            raise ConfigError(f"{key}: empty; the preset {name!r} and the command line give none")
+    for key in POSITIVE:
+        if key in data and data[key] < 1:
+            raise ConfigError(f"{key} must be >= 1, got {data[key]}")
+    for key in ("context", "eval_chunk", "speed_batch", "max_cells"):
+        if data.get(key) is not None and data[key] < 1:
+            raise ConfigError(f"{key} must be >= 1 (or null), got {data[key]}")
+    for key in ("models", "tasks", "speed_lengths"):
+        if key in data:
+            data[key] = tuple(dict.fromkeys(data[key]))
+    settings = WMSettings(preset=name, out_dir=Path(str(cli["out_dir"])), **data)
+    model_specs(settings, config_dir)  # every model's configs are valid
+    return settings
+
+
+def _offline(fields: dict, where: str) -> OfflineConfig:
+    valid = {f.name: f for f in dataclasses.fields(OfflineConfig)}
+    for key, value in fields.items():
+        if key not in valid:
+            raise ConfigError(f"{where}: unknown OfflineConfig field {key!r}; valid: {list(valid)}")
+        default = getattr(OfflineConfig, key)
+        kinds = (int, float) if isinstance(default, float) else (type(default),)
+        if not isinstance(value, kinds) or isinstance(value, bool) != isinstance(default, bool):
+            raise ConfigError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
+    cfg = OfflineConfig(**{k: float(v) if isinstance(getattr(OfflineConfig, k), float) else v
+                           for k, v in fields.items()})
+    from ssmrl.dreamer.world_model import POSTERIORS
+
+    if cfg.posterior not in POSTERIORS:
+        raise ConfigError(f"{where}.posterior: unknown {cfg.posterior!r}; valid: {list(POSTERIORS)}")
+    if cfg.batch_size < 1 or cfg.seq_len < 0:
+        raise ConfigError(f"{where}: batch_size must be >= 1 and seq_len >= 0 (0: whole episodes), got "
+                          f"{cfg.batch_size}, {cfg.seq_len}")
+    return cfg
+
+
+def _core_defaults(config_dir: Path, core: str) -> dict:
+    path = Path(config_dir) / "model" / f"{core}.yaml"
+    data = yaml.safe_load(path.read_text()) if path.is_file() else None
+    return dict(data) if isinstance(data, dict) else {"name": core}
+
+
+def model_specs(settings: WMSettings, config_dir: Path) -> dict[str, ModelSpec]:
+    """{model name: :class:`ModelSpec`} for ``settings.models`` (module docstring); ConfigError (one line) for an
+    unknown model or core, a bad variant, an unknown OfflineConfig field or a core the stack refuses."""
+    cores = available_cores()
+    for key, value in (("model", settings.model), ("model_overrides", settings.model_overrides),
+                       ("offline", settings.offline), ("variants", settings.variants),
+                       ("task_kwargs", settings.task_kwargs)):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+    bad = sorted(set(settings.model) - set(MODEL_FIXED[1:]))
+    if bad:
+        raise ConfigError(f"model: {bad} are not shared core keys; valid: {list(MODEL_FIXED[1:])} (a core's own "
+                          "options go to model_overrides.<core>)")
+    for name, variant in settings.variants.items():
+        if name in cores:
+            raise ConfigError(f"variants.{name}: a variant may not take a core's name; cores: {cores}")
+        if not isinstance(variant, dict) or variant.get("core") not in cores or \
+                set(variant) - {"core", "offline", "model"}:
+            raise ConfigError(f"variants.{name}: expected {{core: <core>, offline: {{...}}, model: {{...}}}} with a "
+                              f"core in {cores}, got {variant!r}")
+    valid_models = cores + sorted(settings.variants)
+    for owner, value in settings.model_overrides.items():
+        if owner not in valid_models or not isinstance(value, dict):
+            raise ConfigError(f"model_overrides.{owner}: expected a core or model name ({valid_models}) with a "
+                              f"mapping, got {value!r}")
+    specs = {}
+    for name in settings.models:
+        if name not in valid_models:
+            raise ConfigError(f"models: unknown model {name!r}; valid: cores {cores} and variants "
+                              f"{sorted(settings.variants)}")
+        variant = settings.variants.get(name) or {"core": name}
+        core = variant["core"]
+        data = {**_core_defaults(config_dir, core), **settings.model, **(settings.model_overrides.get(core) or {}),
+                **(variant.get("model") or {}), **((settings.model_overrides.get(name) or {}) if name != core else {}),
+                "name": core}
+        fixed = {k: data[k] for k in MODEL_FIXED if k in data}
+        model = ModelConfig(options={k: v for k, v in data.items() if k not in MODEL_FIXED}, **fixed)
+        try:
+            model.make_stack()
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"models: {name} (core {core}): {str(err).splitlines()[0]}") from None
+        offline = _offline({**settings.offline, **(variant.get("offline") or {})},
+                           f"variants.{name}.offline" if variant.get("offline") else "offline")
+        specs[name] = ModelSpec(name, model, offline)
+    return specs
