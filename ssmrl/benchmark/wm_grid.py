@@ -24,7 +24,8 @@ each T in ``speed_lengths``; a failure at one T (e.g. out of memory) is recorded
 
 **Order and caching.** Model-major (every task of a model, then its sweep): a model's world model is built and
 compiled once per observation / action spaces and reused by its cells (same shapes: no recompiling); caches are
-cleared between models.
+cleared between models. The episodes of the tasks stay in memory between models while they total at most
+``data_cache_mb`` (beyond that each model regenerates them: the same keys give the same episodes).
 
 **Resuming.** A finished cell writes ``<out_dir>/wm/<task>/<model>/``: ``curves.npz`` (mse [K], marked_<name> [K],
 train_loss / train_recon_loss [steps], reward_true / reward_pred [K] of episode 0), ``strip.npz`` (steps [F],
@@ -126,7 +127,7 @@ def cell_describe(settings: WMSettings, task: str, spec: ModelSpec) -> dict:
     return {"task": task, "model": spec.name, **spec.describe(), "task_kwargs": settings.task_kwargs.get(task) or {},
             "train_episodes": settings.train_episodes, "eval_episodes": settings.eval_episodes,
             "train_steps": settings.train_steps, "context": settings.context, "eval_chunk": settings.eval_chunk,
-            "strip_frames": settings.strip_frames, "seed": settings.seed}
+            "strip_frames": settings.strip_frames, "seed": settings.seed, "jax_config": settings.jax_config}
 
 
 def speed_describe(settings: WMSettings, unit: SpeedUnit) -> dict:
@@ -363,6 +364,20 @@ def speed_line(index: int, total: int, unit: SpeedUnit, record: dict) -> str:
     return f"[{index}/{total}] {unit.label} (B {record['spec']['batch']}): " + "; ".join(parts)
 
 
+def _megabytes(tree: Any) -> float:
+    return sum(getattr(leaf, "nbytes", 0) for leaf in jax.tree.leaves(tree)) / 2**20
+
+
+def apply_jax_config(options: dict) -> None:
+    """``jax.config.update`` for each item (e.g. ``jax_threefry_partitionable: false``); ConfigError (one line)
+    for an option JAX does not know."""
+    for name, value in options.items():
+        try:
+            jax.config.update(name, value)
+        except (AttributeError, ValueError, TypeError) as err:
+            raise ConfigError(f"jax_config.{name}: {str(err).splitlines()[0]}") from None
+
+
 def say_line(text: str) -> None:
     print(text, flush=True)
 
@@ -389,7 +404,7 @@ def run_wm_grid(settings: WMSettings, cells: Sequence[WMCell], speeds: Sequence[
     model = None
     for i, unit in enumerate(todo, 1):
         if unit.model != model:
-            model, cache, datasets = unit.model, {}, {}
+            model, cache = unit.model, {}
             jax.clear_caches()  # one model's programs at a time
         task_data = data[unit.task]
         built = build(unit.spec, task_data, cache, jit_options)
@@ -397,10 +412,12 @@ def run_wm_grid(settings: WMSettings, cells: Sequence[WMCell], speeds: Sequence[
             say(speed_line(i, len(todo), unit, run_speed(unit, built, task_data.obs_space, settings)))
             continue
         if unit.task not in datasets:
-            datasets.clear()  # one task's episodes in memory at a time
             key = task_key(settings.seed, unit.task)
-            datasets[unit.task] = (task_data.generate(jax.random.fold_in(key, 0), settings.train_episodes),
-                                   task_data.generate(jax.random.fold_in(key, 1), settings.eval_episodes))
+            episodes = (task_data.generate(jax.random.fold_in(key, 0), settings.train_episodes),
+                        task_data.generate(jax.random.fold_in(key, 1), settings.eval_episodes))
+            if _megabytes([*datasets.values(), episodes]) > settings.data_cache_mb:
+                datasets.clear()  # over the budget: only this task's episodes stay
+            datasets[unit.task] = episodes
         record = run_cell(unit, built, *datasets[unit.task], settings)
         say(cell_line(i, len(todo), unit, record["row"]))
         write_wm_report(settings, cells, speeds, plots=False)
@@ -422,6 +439,7 @@ def main(argv: Sequence[str], config_dir: Path, wm_data: Callable[..., TaskData]
         settings = load_wm_settings(config_dir, argv)
         if not apply_xla_flags(settings.xla_flags):
             say(f"note: xla_flags={settings.xla_flags!r} not applied: JAX had already started in this process")
+        apply_jax_config(settings.jax_config)
         cells, speeds, data = plan(settings, config_dir, wm_data)
         run_wm_grid(settings, cells, speeds, data, say)
     except ConfigError as err:

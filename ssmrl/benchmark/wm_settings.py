@@ -10,7 +10,8 @@ fields), ``task_kwargs`` ({task: params fields}), ``train_episodes`` / ``eval_ep
 ``train_steps``, ``sync_every`` (training steps between fetches of the metrics), ``context`` (null: each task's own,
 ``openloop.default_context``), ``eval_chunk`` (episodes per rollout call; null: all), ``strip_frames``,
 ``speed_lengths`` (the T of the throughput sweep), ``speed_batch`` (null: ``offline.batch_size``), ``speed_repeats``,
-``seed``, ``max_cells``, ``xla_flags``, ``description``, ``kind``.
+``seed``, ``max_cells``, ``xla_flags``, ``jax_config`` ({option: value} for ``jax.config.update``, e.g.
+``jax_threefry_partitionable: false``), ``data_cache_mb``, ``description``, ``kind``.
 
 **Command line**: ``preset=<name> out_dir=<folder>``, ``<key>=<value>`` for any key above (``models=[s5,gru]``,
 ``train_steps=50``), and dotted keys into the mappings (``offline.batch_size=8``, ``model.d_model=32``,
@@ -65,6 +66,8 @@ SETTING_KEYS: dict[str, type | tuple] = {
     "seed": int,                   # data, initialisation and sampling keys
     "max_cells": (int, NONE),      # run at most this many cells (speed sweeps included) in this invocation
     "xla_flags": str,              # added to XLA_FLAGS before JAX starts
+    "jax_config": dict,            # jax.config.update(name, value) before anything runs
+    "data_cache_mb": int,          # episodes kept in memory between models up to this size
 }
 POSITIVE = ("train_episodes", "eval_episodes", "train_steps", "sync_every", "strip_frames", "speed_repeats")
 
@@ -97,6 +100,8 @@ class WMSettings:
     seed: int = 0
     max_cells: int | None = None
     xla_flags: str = ""
+    jax_config: dict = field(default_factory=dict)
+    data_cache_mb: int = 2048
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,8 @@ def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
     for key in POSITIVE:
         if key in data and data[key] < 1:
             raise ConfigError(f"{key} must be >= 1, got {data[key]}")
+    if data.get("data_cache_mb", 0) < 0:
+        raise ConfigError(f"data_cache_mb must be >= 0 (0: keep one task's episodes), got {data['data_cache_mb']}")
     for key in ("context", "eval_chunk", "speed_batch", "max_cells"):
         if data.get(key) is not None and data[key] < 1:
             raise ConfigError(f"{key} must be >= 1 (or null), got {data[key]}")
@@ -249,9 +256,9 @@ def model_specs(settings: WMSettings, config_dir: Path) -> dict[str, ModelSpec]:
     """{model name: :class:`ModelSpec`} for ``settings.models`` (module docstring); ConfigError (one line) for an
     unknown model or core, a bad variant, an unknown OfflineConfig field or a core the stack refuses."""
     cores = available_cores()
-    for key, value in (("model", settings.model), ("model_overrides", settings.model_overrides),
-                       ("offline", settings.offline), ("variants", settings.variants),
-                       ("task_kwargs", settings.task_kwargs)):
+    for key, value in (("jax_config", settings.jax_config), ("model", settings.model),
+                       ("model_overrides", settings.model_overrides), ("offline", settings.offline),
+                       ("variants", settings.variants), ("task_kwargs", settings.task_kwargs)):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
     bad = sorted(set(settings.model) - set(MODEL_FIXED[1:]))

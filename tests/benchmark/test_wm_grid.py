@@ -1,0 +1,247 @@
+"""The world-model grid (``kind: world_model`` presets of scripts/benchmark.py, ``ssmrl.benchmark.wm_grid``):
+
+* settings: a preset with command-line replacements and dotted keys, each model's core and world-model configs
+  (variants, per-core options), one-line errors naming the valid values; the preset kind the script dispatches on;
+* planning with a stand-in data factory (model-major cells, unknown task, windows longer than the episodes);
+* resuming: a finished unit's file is "done", another setting is an error naming the key;
+* the report's tables from hand-written rows;
+* ``train_timed`` takes the same steps as ``offline.fit`` (two compiles of a tiny world model, unoptimised);
+* through the script: a bad model or task name exits 2 with one line; the smoke preset end to end, stopped after
+  three units and resumed without redoing them (slow: the smoke grid compiles 4 world models).
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ssmrl.benchmark.wm_grid import TaskData, plan, train_timed, unit_status
+from ssmrl.benchmark.wm_report import markdown
+from ssmrl.benchmark.wm_settings import WORLD_MODEL, load_wm_settings, model_specs, preset_kind
+from ssmrl.config import ConfigError
+from ssmrl.env import Box, Discrete
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "configs"
+SMOKE = "wm-backbones-smoke"
+MODELS = ["s4", "s5", "gru", "transformer"]
+
+
+def settings(tmp_path, *argv):
+    return load_wm_settings(CONFIGS, [f"preset={SMOKE}", f"out_dir={tmp_path}", *argv])
+
+
+def fake_data(task, **kwargs):
+    """Stands in for the script's factory: two known tasks of 32 and 20 steps, ValueError otherwise."""
+    lengths = {"RevisitEasy": 32, "CueRewardEasy": 20}
+    if task not in lengths:
+        raise ValueError(f"unknown wm_memory task {task!r}; valid names: {', '.join(lengths)}")
+    return TaskData(Box(0, 255, (32, 32, 3), jnp.uint8), Discrete(5), kwargs.get("length", lengths[task]), None)
+
+
+def test_settings_models_and_dotted_overrides(tmp_path):
+    s = settings(tmp_path, "models=[s5,rssm,transformer]", "offline.batch_size=8", "model.d_model=24",
+                 "model_overrides.transformer.window=8", "task_kwargs.RevisitEasy.length=48", "train_steps=7")
+    assert s.models == ("s5", "rssm", "transformer") and s.train_steps == 7 and s.offline["batch_size"] == 8
+    assert s.offline["latent_groups"] == 4  # the preset's other offline keys stay
+    assert s.task_kwargs["RevisitEasy"] == {"length": 48, "rooms": 1, "waypoints_per_room": 2}
+    specs = model_specs(s, CONFIGS)
+    # rssm: the variant's core (GRU) with the recurrent posterior; every model gets model.d_model=24
+    assert (specs["rssm"].core.name, specs["rssm"].offline.posterior) == ("gru", "recurrent")
+    assert specs["s5"].offline.posterior == "s4wm" and specs["s5"].offline.batch_size == 8
+    assert {spec.core.d_model for spec in specs.values()} == {24}
+    # the transformer: configs/model/transformer.yaml, then the preset's n_heads=2, then window=8 from the command line
+    assert specs["transformer"].core.options["window"] == 8 and specs["transformer"].core.options["n_heads"] == 2
+    assert specs["s5"].core.options["state_size"] == 32  # configs/model/s5.yaml
+
+
+@pytest.mark.parametrize("args, words", [
+    (["models=[s5,nope]"], ["models: unknown model 'nope'", "valid: cores", "'s5'", "variants ['rssm']"]),
+    (["offline.nokey=1"], ["offline: unknown OfflineConfig field 'nokey'", "batch_size"]),
+    (["offline.batch_size=big"], ["offline.batch_size: expected int, got 'big'"]),
+    (["nokey=1"], ["unknown setting 'nokey'", "train_steps"]),
+    (["train_steps=0"], ["train_steps must be >= 1, got 0"]),
+    (["model.state_size=4"], ["model: ['state_size'] are not shared core keys", "model_overrides.<core>"]),
+    (["variants.gru={core:s5}"], ["variants.gru: a variant may not take a core's name"]),
+    (["model_overrides.s5.nooption=1"], ["models: s5 (core s5):"]),
+])
+def test_settings_errors_are_one_line_with_the_valid_values(tmp_path, args, words):
+    with pytest.raises(ConfigError) as err:
+        settings(tmp_path, *args)
+    text = str(err.value)
+    assert "\n" not in text
+    for word in words:
+        assert word in text, text
+
+
+def test_preset_kind():
+    assert preset_kind(CONFIGS, [f"preset={SMOKE}", "out_dir=x"]) == WORLD_MODEL
+    assert preset_kind(CONFIGS, ["preset=smoke"]) == "rl"  # the RL grid's presets have no kind
+    assert preset_kind(CONFIGS, ["preset=nope"]) == "rl"  # the RL grid reports the unknown preset
+    assert preset_kind(CONFIGS, []) == "rl"
+
+
+def test_plan_is_model_major_and_checks_the_tasks(tmp_path):
+    s = settings(tmp_path, "models=[s5,gru]", "tasks=[RevisitEasy,CueRewardEasy]")
+    cells, speeds, data = plan(s, CONFIGS, fake_data)
+    assert [(c.model, c.task) for c in cells] == [("s5", "RevisitEasy"), ("s5", "CueRewardEasy"),
+                                                  ("gru", "RevisitEasy"), ("gru", "CueRewardEasy")]
+    assert cells[1].dir == tmp_path / "wm" / "CueRewardEasy" / "s5"
+    assert [(u.model, u.task, u.dir.name) for u in speeds] == [("s5", "RevisitEasy", "s5"),
+                                                               ("gru", "RevisitEasy", "gru")]
+    assert data["RevisitEasy"].length == 32
+    with pytest.raises(ConfigError, match=r"^tasks: unknown wm_memory task 'Nope'; valid names: RevisitEasy"):
+        plan(settings(tmp_path, "tasks=[RevisitEasy,Nope]"), CONFIGS, fake_data)
+    # windows of 24 steps do not fit CueRewardEasy's 20
+    with pytest.raises(ConfigError, match=r"offline.seq_len=24 \(s4\) is longer than CueRewardEasy's episodes of T=20"):
+        plan(settings(tmp_path, "tasks=[RevisitEasy,CueRewardEasy]", "offline.seq_len=24"), CONFIGS, fake_data)
+    assert plan(settings(tmp_path, "speed_lengths=[]"), CONFIGS, fake_data)[1] == []
+
+
+def test_unit_status_done_new_and_other_settings(tmp_path):
+    path = tmp_path / "row.json"
+    spec = {"task": "RevisitEasy", "offline": {"batch_size": 4, "hidden": 16}}
+    assert unit_status(path, spec) == "new"  # nothing there
+    path.write_text(json.dumps({"spec": spec, "status": "running"}))
+    assert unit_status(path, spec) == "new"  # never finished: runs again
+    path.write_text(json.dumps({"spec": spec, "status": "ok", "row": {}}))
+    assert unit_status(path, spec) == "done"
+    other = {"task": "RevisitEasy", "offline": {"batch_size": 8, "hidden": 16}}
+    with pytest.raises(ConfigError, match=r"holds a result of other settings \(offline.batch_size: 4 there, 8 here\)"):
+        unit_status(path, other)
+
+
+def test_markdown_tables_are_tasks_by_models():
+    rows = [
+        {"task": "RevisitEasy", "model": "s5", "mse": 0.01234, "marker": "revisited", "marked_mse": 0.02,
+         "train_steps_per_s": 12345.0, "wm_params": 23275},
+        {"task": "CueRewardEasy", "model": "s5", "mse": 0.5, "marker": "", "marked_mse": float("nan"),
+         "reward_accuracy": 0.75},
+        {"task": "CueRewardEasy", "model": "gru", "mse": 0.25, "marker": "", "reward_accuracy": 0.5,
+         "wm_params": 22000},
+    ]
+    speeds = [{"model": "s5", "points": [{"T": 16, "B": 4, "train_steps_per_s": 400.0, "imagine_steps_per_s": 2e4,
+                                          "train_planned_mb": 11.4}, {"T": 64, "B": 4, "error": "OOM"}]}]
+    text = markdown(rows, speeds, ["s5", "gru"], ["RevisitEasy", "CueRewardEasy"], "t")
+    tables = [block.splitlines() for block in text.split("## ")[1:]]
+    by_title = {lines[0].split(" (")[0].split(":")[0]: [row for row in lines if row.startswith("| ")]
+                for lines in tables}
+    header = "| task | s5 (23.3k) | gru (22.0k) |"  # world-model parameters in the headers (count_text)
+    mse = by_title["MSE of the imagined frames"]
+    assert mse == [header, "| RevisitEasy | 0.0123 | - |", "| CueRewardEasy | 0.5000 | 0.2500 |"]
+    # marked frames: only Revisit has them; reward: only CueReward; gru never ran RevisitEasy: "-"
+    assert by_title["MSE on the marked frames"][1:] == ["| RevisitEasy (revisited) | 0.0200 | - |"]
+    assert by_title["Reward prediction over the imagined steps"][1:] == ["| CueRewardEasy | 0.750 | 0.500 |"]
+    assert by_title["Training"][1:] == ["| RevisitEasy | 12.3k | - |"]  # CueRewardEasy has no speed: row left out
+    assert by_title["Throughput vs T"] == ["| model | T=16 | T=64 |", "| s5 | 400 / 20.0k, 11 MB | error |"]
+
+
+def test_train_timed_takes_the_steps_of_fit():
+    """The same 3 steps (keys ``split(key, 3)``) through ``fit``'s scan and through ``train_timed``'s loop: equal
+    metrics and parameters (up to float reassociation between the two compiled programs)."""
+    from ssmrl.config import ModelConfig
+    from ssmrl.dreamer.replay import ReplayBatch
+    from ssmrl.wm_bench.offline import OfflineConfig, fit, make_offline
+
+    rng = np.random.default_rng(0)
+    first = np.repeat((np.arange(12) == 0)[:, None], 3, 1)  # 3 episodes of 12 random frames and actions
+    data = ReplayBatch(obs=rng.integers(0, 256, (12, 3, 32, 32, 3), np.uint8),
+                       action=np.where(first, 0, rng.integers(0, 5, (12, 3))).astype(np.int32),
+                       reward=np.zeros((12, 3), np.float32), is_first=first, terminated=np.zeros((12, 3), bool),
+                       truncated=np.roll(first, -1, 0))
+    tiny = OfflineConfig(batch_size=4, seq_len=8, latent_groups=4, latent_classes=4, hidden=16, mlp_layers=1,
+                         cnn_depth=4, reward_bins=15)
+    offline = make_offline(tiny, Box(0, 255, (32, 32, 3), jnp.uint8), Discrete(5),
+                           ModelConfig(name="gru", d_model=16, n_layers=1),
+                           jit_options={"compiler_options": {"xla_backend_optimization_level": 0,
+                                                             "xla_cpu_use_fusion_emitters": False}})
+    with jax.threefry_partitionable(False):  # (compiles faster)
+        state = offline.init(jax.random.key(0))
+        ref_state, ref = fit(offline, state, data, 3, jax.random.key(1))
+        out_state, out, speed = train_timed(offline, state, data, 3, jax.random.key(1), sync_every=2)
+    for name in ("loss", "recon_loss", "dyn_kl", "grad_norm"):
+        np.testing.assert_allclose(out[name], ref[name], rtol=1e-4, err_msg=name)
+    # Adam moves each parameter by about lr = 3e-4 per step, so other samples would differ by ~1e-4; the two
+    # programs' float reassociation leaves ~1e-6.
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5), out_state.params,
+                 ref_state.params)
+    assert (speed["T"], speed["B"]) == (8, 4)  # windows of 8 steps, batch 4
+    assert speed["steps_per_s"] == pytest.approx(3 * 8 * 4 / speed["run_s"])
+
+
+def _run(*args, timeout=600):
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["models=[s5,nope]"], ["config error: models: unknown model 'nope'", "'transformer'", "rssm"]),
+    (["tasks=[RevisitEasy,Nope]"], ["config error: tasks: unknown wm_memory task 'Nope'", "TeleportHard"]),
+])
+def test_script_bad_names_exit_2_with_one_line(tmp_path, args, words):
+    proc = _run(f"preset={SMOKE}", f"out_dir={tmp_path / 'out'}", *args)
+    out = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 2, out
+    assert len(proc.stdout.strip().splitlines()) == 1 and "Traceback" not in out, out
+    for word in words:
+        assert word in proc.stdout, out
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+@pytest.mark.slow
+def test_smoke_preset_end_to_end_and_resume(tmp_path):
+    out = tmp_path / "wm-smoke"
+    first = _run(f"preset={SMOKE}", f"out_dir={out}", "max_cells=3")  # as if killed after the third unit
+    assert first.returncode == 0, first.stdout + first.stderr
+    lines = first.stdout.strip().splitlines()
+    assert lines[0].startswith("plan: 4 cells (4 models x 1 tasks) + 4 speed sweeps (T=16): 0 done, 3 to run, "
+                               "5 left for later"), lines[0]
+    # model-major: S4's cell, S4's sweep, then S5's cell
+    assert [line.split(":")[0] for line in lines[1:4]] == ["[1/3] RevisitEasy s4", "[2/3] speed s4 (B 4)",
+                                                           "[3/3] RevisitEasy s5"], lines
+    cell = lambda m: out / "wm" / "RevisitEasy" / m
+    finished = [cell("s4") / "row.json", out / "wm" / "speed" / "s4" / "speed.json", cell("s5") / "row.json"]
+    stamps = [p.stat().st_mtime_ns for p in finished]
+
+    again = _run(f"preset={SMOKE}", f"out_dir={out}")
+    assert again.returncode == 0, again.stdout + again.stderr
+    lines = again.stdout.strip().splitlines()
+    assert "3 done, 5 to run" in lines[0] and len(lines) == 1 + 5 + 1, lines
+    assert [p.stat().st_mtime_ns for p in finished] == stamps  # the finished units were not touched
+
+    for name in ("wm_results.csv", "wm_results.md", "wm_speed.csv", "wm_speed.png", "wm_mse_RevisitEasy.png",
+                 "wm_strip_RevisitEasy.png"):
+        assert (out / name).stat().st_size > 0, name
+    with open(out / "wm_results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["task"], r["model"]) for r in rows] == [("RevisitEasy", m) for m in MODELS]  # tasks x models
+    for r in rows:
+        # RevisitEasy at length 32: 16 steps of exploration (length // 2), revisit_step 16, so the context is
+        # 17 steps and K = 32 - 17 = 15 imagined revisits; every imagined frame is marked.
+        assert (r["context"], r["horizon"], r["marker"], r["train_steps"]) == ("17", "15", "revisited", "4")
+        assert float(r["marked_mse"]) == pytest.approx(float(r["mse"])) and 0 < float(r["mse"]) < 1
+        assert r["loss_finite"] == "True" and int(r["wm_params"]) > int(r["core_params"]) > 0
+        # windows of 16 steps x batch 4, 4 steps: 256 replayed steps over the timed run
+        assert float(r["train_steps_per_s"]) == pytest.approx(4 * 16 * 4 / float(r["train_run_s"]), rel=1e-6)
+        assert float(r["imagine_steps_per_s"]) > 0 and float(r["train_planned_mb"]) > 0
+        curves = np.load(Path(r["cell_dir"]) / "curves.npz")
+        assert curves["mse"].shape == curves["marked_revisited"].shape == (15,)
+        assert curves["mse"].mean() == pytest.approx(float(r["mse"]), rel=1e-5)
+        strip = np.load(Path(r["cell_dir"]) / "strip.npz")
+        assert strip["truth"].shape == strip["pred"].shape == (6, 32, 32, 3) and strip["truth"].dtype == np.uint8
+        assert list(strip["steps"]) == [17, 20, 23, 25, 28, 31]  # 17 + round(linspace(0, 14, 6))
+    table = [line for line in (out / "wm_results.md").read_text().splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| task | s4 (") and all(f"| {m} (" in table[0] for m in MODELS[1:]), table[0]
+    assert table[1].startswith("| RevisitEasy | ") and table[1].count("|") == 2 + len(MODELS), table[1]
+    with open(out / "wm_speed.csv", newline="") as f:
+        speed = list(csv.DictReader(f))
+    assert [(r["model"], r["T"]) for r in speed] == [(m, "16") for m in MODELS]
+    assert all(float(r["train_steps_per_s"]) > 0 and float(r["imagine_steps_per_s"]) > 0 for r in speed)
