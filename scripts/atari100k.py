@@ -36,6 +36,12 @@ SET_BY_SWEEP = ("env", "env.task", "seed", "num_seeds", "run_dir", "resume")
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default, so the run can save on Ctrl-C even when the sweep
+    was started where SIGINT is ignored (a background job of a non-interactive shell)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class UsageError(ValueError):
     """A bad command line; printed as one line, exit status 2."""
 
@@ -190,7 +196,8 @@ def _launch(cmd: list[str], log_path: Path) -> tuple[int, int]:
         offset = log.tell()
         log.write(f"$ {shlex.join(cmd)}\n".encode())
         log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                preexec_fn=_default_sigint)
         try:
             return proc.wait(), offset
         except KeyboardInterrupt:

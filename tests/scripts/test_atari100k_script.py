@@ -222,7 +222,7 @@ def test_ctrl_c_hands_one_sigint_to_the_run_and_exits_130(tmp_path, fake):
     env = {**_env(), "FAKE_PLAN": json.dumps({"Pong:0": "wait"}), "FAKE_READY": str(ready)}
     proc = subprocess.Popen([sys.executable, str(SCRIPT), f"out_dir={tmp_path / 's'}", "games=Pong", "seeds=0,1",
                              runner], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while not ready.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)

@@ -208,8 +208,9 @@ def _yaml(path):
 def test_ctrl_c_saves_says_how_to_resume_and_resume_finishes(tmp_path):
     args = [sys.executable, str(ROOT / "scripts" / "ppo.py"), "experiment=debug", "algo.total_timesteps=1310720",
             "runner.updates_per_call=2", "runner.checkpoint_every=1000", "run_dir=run"]
+    # The child handles SIGINT even when this test runs in a background job (where SIGINT starts out ignored).
     proc = subprocess.Popen(args, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     for line in proc.stdout:
         lines.append(line)
