@@ -260,9 +260,9 @@ class AtariVecEnv:
                              f"{self.game} x {self.num_envs}")
         if not self._ales:
             raise RuntimeError("AtariVecEnv.restore after close()")
-        for ale, state in zip(self._ales, snapshot["ale"]):
+        for ale, state in zip(self._ales, snapshot["ale"], strict=True):
             ale.restoreState(state)
-        for rng, state in zip(self._rngs, snapshot["rng"]):
+        for rng, state in zip(self._rngs, snapshot["rng"], strict=True):
             rng.bit_generator.state = state
         self._obs[:], self._return[:], self._length[:] = snapshot["obs"], snapshot["return"], snapshot["length"]
         self._started = True
