@@ -21,7 +21,7 @@ World-model presets (``kind: world_model``, ssmrl.benchmark.wm_grid): offline wo
 evaluation on the envs.wm_memory tasks (S4WM's comparison), model x task cells, a throughput sweep per model::
 
     python scripts/benchmark.py preset=wm-backbones-smoke out_dir=outputs/benchmark/wm-smoke
-    python scripts/benchmark.py preset=wm-backbones-quick out_dir=out models=[s5,gru] train_steps=100 \
+    python scripts/benchmark.py preset=wm-backbones-quick out_dir=out models=[s5,gru] train_steps=100 \\
         offline.batch_size=8 model_overrides.s5.state_size=32
 
 They write ``<out_dir>/wm/<task>/<model>/``, ``wm_results.csv``, ``wm_results.md``, ``wm_mse_<task>.png``,
