@@ -186,7 +186,13 @@ def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
     if not str(cli.get("out_dir") or "").strip():
         raise ConfigError("out_dir: missing; give out_dir=<folder> (cells go to <folder>/wm/<task>/<model>)")
     path = Path(config_dir) / PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        valid = sorted(p.stem for p in path.parent.glob("*.yaml") if preset_kind(config_dir, [f"preset={p.stem}"])
+                       == WORLD_MODEL)
+        raise ConfigError(f"preset: unknown world-model preset {name!r}; valid: {valid}")
     data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings; valid keys: {list(SETTING_KEYS)}")
     for key in data:
         if key not in SETTING_KEYS:
             raise ConfigError(f"{path}: unknown setting {key!r}; valid: {list(SETTING_KEYS)}")

@@ -86,6 +86,9 @@ def test_preset_kind():
     assert preset_kind(CONFIGS, ["preset=smoke"]) == "rl"  # the RL grid's presets have no kind
     assert preset_kind(CONFIGS, ["preset=nope"]) == "rl"  # the RL grid reports the unknown preset
     assert preset_kind(CONFIGS, []) == "rl"
+    with pytest.raises(ConfigError, match=r"unknown world-model preset 'nope'; valid: \[.*'wm-backbones-smoke'") as err:
+        load_wm_settings(CONFIGS, ["preset=nope", "out_dir=x"])
+    assert "'smoke'" not in str(err.value)  # the RL presets are not listed
 
 
 def test_plan_is_model_major_and_checks_the_tasks(tmp_path):
