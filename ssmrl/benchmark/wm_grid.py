@@ -287,7 +287,8 @@ def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSett
     offline = built.offline
     key_init, key_train, key_eval = jax.random.split(cell_key(settings.seed, cell.task, cell.model), 3)
     state = offline.init(key_init)
-    state, metrics, train_speed = train_timed(offline, state, train, settings.train_steps, key_train)
+    state, metrics, train_speed = train_timed(offline, state, train, settings.train_steps, key_train,
+                                              settings.sync_every)
     eval_start = time.perf_counter()
     result = evaluate(offline.world_model, state.params, test, key_eval, context=settings.context,
                       chunk=settings.eval_chunk, keep=1, rollout=built.rollout)
