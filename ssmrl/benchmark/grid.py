@@ -53,7 +53,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 
 from ssmrl.benchmark.report import count_text, markdown, plot_curves, plot_summary, plot_trials, slug, write_csv
-from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns
+from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns, read_json
 from ssmrl.benchmark.sizing import Match, match_d_model, stack_param_count, tree_param_count
 from ssmrl.checkpoint import Checkpointer, CheckpointError
 from ssmrl.cli import compose_config
@@ -368,14 +368,6 @@ def plan(settings: Settings, config_dir: Path, algorithms: dict[str, Algorithm],
 # ---------------------------------------------------------------------------------------------- cell state
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -385,8 +377,8 @@ def _write_json(path: Path, data: dict) -> None:
 def cell_status(cell: Cell) -> str:
     """"done" (trained and its extras recorded, or diverged), "finish" (trained; extras missing), "resume" (a
     run was started) or "new"."""
-    info = _read_json(cell.run_dir / CELL_FILE)
-    complete = bool(_read_json(cell.run_dir / "summary.json").get("complete"))
+    info = read_json(cell.run_dir / CELL_FILE)
+    complete = bool(read_json(cell.run_dir / "summary.json").get("complete"))
     status = str(info.get("status", ""))
     if (status == "ok" and complete) or status.startswith("diverged"):
         return "done"
@@ -408,7 +400,7 @@ def check_saved(cell: Cell) -> None:
         raise ConfigError(f"{path} is damaged; delete the cell's folder {cell.run_dir} to rerun it")
     drop = lambda d: {k: v for k, v in _flat(d).items() if k != "run_dir" and not k.startswith("logger.")}
     ours, theirs = drop(run_config_to_dict(cell.cfg)), drop(saved)
-    cell_info = (_read_json(cell.run_dir / CELL_FILE).get("cell") or {})
+    cell_info = (read_json(cell.run_dir / CELL_FILE).get("cell") or {})
     ours.update({f"cell.{k}": v for k, v in _flat(cell.describe()).items()})
     theirs.update({f"cell.{k}": v for k, v in _flat(cell_info).items()} if cell_info else
                   {k: v for k, v in ours.items() if k.startswith("cell.")})
@@ -599,7 +591,7 @@ def write_report(settings: Settings, cells: Sequence[Cell], plots: bool = True) 
         for task in settings.tasks:
             entries = []
             for c in cells:
-                trials = _read_json(c.run_dir / CELL_FILE).get("trials") if c.task == task else None
+                trials = read_json(c.run_dir / CELL_FILE).get("trials") if c.task == task else None
                 if trials:
                     returns = np.array([[np.nan if v is None else v for v in r] for r in trials["returns"]])
                     label = f"{c.algo} {c.model}" if len(settings.algos) > 1 else c.model

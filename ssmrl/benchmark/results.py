@@ -77,7 +77,8 @@ def _mean_std(values: np.ndarray) -> tuple[float, float]:
     return (float(finite.mean()), float(finite.std())) if len(finite) else (NAN, NAN)
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """The JSON object in ``path``; ``{}`` if it is missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -96,8 +97,8 @@ def cell_row(run_dir: str | Path, mmer_window: int = 1) -> dict[str, Any]:
     trials 1..k of the 2k-trial evaluation) and trial_return_beyond (over trials k+1..2k). Missing values are NaN;
     status is "pending" for a cell that has not started."""
     run_dir = Path(run_dir)
-    cell = _read_json(run_dir / CELL_FILE)
-    summary = _read_json(run_dir / "summary.json")
+    cell = read_json(run_dir / CELL_FILE)
+    summary = read_json(run_dir / "summary.json")
     row: dict[str, Any] = {"status": cell.get("status", "pending")}
     try:
         metrics = read_metrics(run_dir)
