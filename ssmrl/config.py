@@ -109,11 +109,14 @@ class RunnerConfig:
     eval_steps: int = 5000
     eval_greedy: bool = True
     final_window: int = 10_000
+    eval_every: int = 0
     distributed: bool = False
 
     def validate(self) -> None:
         if self.eval_envs < 0:
             raise ConfigError(f"runner.eval_envs must be >= 0 (0: no final evaluation), got {self.eval_envs}")
+        if self.eval_every < 0:
+            raise ConfigError(f"runner.eval_every must be >= 0 (0: only the final evaluation), got {self.eval_every}")
         for key in ("updates_per_call", "checkpoint_every", "max_checkpoints", "eval_steps", "final_window"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"runner.{key} must be >= 1, got {getattr(self, key)}")

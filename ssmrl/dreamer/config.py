@@ -47,6 +47,7 @@ class DreamerConfig(CollectConfig):
     ent_coef: float = 3e-4
     slow_critic_decay: float = 0.98
     slow_critic_reg: float = 1.0
+    replay_critic: float = 0.3
     return_norm_decay: float = 0.99
     cnn_depth: int = 16
     image_scale: float = 1.0
@@ -95,7 +96,7 @@ class DreamerConfig(CollectConfig):
         for key in ("wm_lr", "actor_lr", "critic_lr", "wm_grad_clip", "ac_grad_clip", "image_scale"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"algo.{key} must be > 0, got {getattr(self, key)}")
-        for key in ("free_bits", "dyn_scale", "rep_scale", "ent_coef", "slow_critic_reg"):
+        for key in ("free_bits", "dyn_scale", "rep_scale", "ent_coef", "slow_critic_reg", "replay_critic"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"algo.{key} must be >= 0, got {getattr(self, key)}")
         for key in ("gamma", "lam", "slow_critic_decay", "return_norm_decay"):

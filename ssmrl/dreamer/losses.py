@@ -4,7 +4,8 @@
   DreamerV3 (dynamics term ``KL[sg q || p]`` trains only the prior, representation term ``KL[q || sg p]`` only the
   posterior) and free bits applied **per step** (each term is clipped below at ``free_bits`` nats at every
   ``[T, B]`` position, then averaged).
-* :func:`lambda_returns` on an imagined trajectory, :func:`discount_weight` (the per-step weight of the actor and
+* :func:`lambda_returns` on an imagined trajectory, :func:`replay_returns` on a replayed one (bootstrapped with
+  imagination), :func:`discount_weight` (the per-step weight of the actor and
   critic losses), the percentile return normaliser :class:`ReturnNorm`.
 * :func:`actor_loss` (REINFORCE with an entropy bonus) and :func:`critic_loss` (two-hot cross-entropy towards the
   lambda-returns plus a regulariser towards the slow critic).
@@ -81,6 +82,38 @@ def lambda_returns(reward: Array, cont: Array, value: Array, gamma: float, lam: 
 
     _, returns = jax.lax.scan(backward, value[-1], (reward, discount, next_value), reverse=True)
     return returns
+
+
+def replay_returns(reward: Array, terminated: Array, is_first: Array, boot: Array, gamma: float,
+                   lam: float) -> Array:
+    """lambda-returns along replayed sequences, bootstrapped with imagination (DreamerV3's replay critic loss).
+
+    Replay layout (``ssmrl.dreamer.replay``): ``reward[t]`` is received on arriving at observation ``t``,
+    ``terminated[t]`` marks observation ``t`` terminal, ``is_first[t]`` starts an episode. ``boot[t]`` is the value
+    to bootstrap with at replayed state ``t`` (the imagined lambda-return from it). For ``t = T-2 .. 0``::
+
+        R_t = boot_t                                                            where is_first[t + 1]
+        R_t = reward[t+1] + gamma (1 - terminated[t+1]) ((1 - lam) boot[t+1] + lam R_{t+1})   elsewhere
+
+    and ``R_{T-1} = boot_{T-1}``: the real rewards and terminations of the data, cut at episode boundaries
+    inside the window (the step before ``is_first`` is an episode's final observation).
+
+    Args:
+      reward, boot: float [T, B]; terminated, is_first: bool [T, B].
+    Returns:
+      float32 [T, B], no gradient.
+    """
+    reward, boot = reward.astype(jnp.float32), sg(boot).astype(jnp.float32)
+    discount = gamma * (1.0 - terminated[1:].astype(jnp.float32))
+
+    def backward(ret_next, inputs):
+        r, d, b_next, b, cut = inputs
+        ret = jnp.where(cut, b, r + d * ((1.0 - lam) * b_next + lam * ret_next))
+        return ret, ret
+
+    _, returns = jax.lax.scan(backward, boot[-1], (reward[1:], discount, boot[1:], boot[:-1], is_first[1:]),
+                              reverse=True)
+    return sg(jnp.concatenate([returns, boot[-1:]], 0))
 
 
 def discount_weight(cont: Array, gamma: float, start_cont: Array | None = None) -> Array:

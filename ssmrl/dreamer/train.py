@@ -12,7 +12,9 @@ One update, all under ``jit`` (``ssmrl.runners`` loops it on the device and vmap
    ``train_ratio``), each: sample ``batch_size`` sequences of ``seq_len`` steps; world-model loss and Adam step;
    imagine ``horizon`` steps from every posterior state of the batch; lambda-returns on the critic's values;
    percentile return normalisation; REINFORCE actor loss with entropy bonus; two-hot critic loss with the slow
-   critic regulariser; slow critic EMA. The actor-critic sees the world model only through ``stop_gradient``.
+   critic regulariser, on the imagined returns and (weight ``replay_critic``) on the replayed sequences' returns
+   bootstrapped with imagination (``losses.replay_returns``); slow critic EMA. The actor-critic sees the world
+   model only through ``stop_gradient``.
 
 Metrics: the episode statistics of acting, the world-model terms (``wm_loss``, ``recon_loss``, ``reward_loss``,
 ``cont_loss``, ``dyn_kl``, ``rep_kl``, ``post_entropy``, ``prior_entropy``), ``actor_loss``, ``critic_loss``,
@@ -41,6 +43,7 @@ from ssmrl.dreamer.losses import (
     critic_loss,
     discount_weight,
     lambda_returns,
+    replay_returns,
     return_norm_init,
     return_norm_scale,
     return_norm_update,
@@ -186,11 +189,23 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
         updates, actor_opt = actor_tx.update(actor_grads, state.actor_opt, state.actor_params)
         actor_params = optax.apply_updates(state.actor_params, updates)
 
+        # The critic learns the imagined lambda-returns at every imagined state and, at the replayed states
+        # (imagination's starts, feat[0]), the lambda-returns of the real data bootstrapped with imagination.
         feat = sg(traj.feat[:-1])
         slow_logits = critic.apply(state.slow_critic_params, feat)
-        c_loss, critic_grads = jax.value_and_grad(
-            lambda p: critic_loss(critic.apply(p, feat), sg(returns), slow_logits, critic.bins(),
-                                  algo.slow_critic_reg, weight))(state.critic_params)
+        t_len, b_len = batch.is_first.shape
+        replayed = replay_returns(batch.reward, batch.terminated, batch.is_first, returns[0].reshape(t_len, b_len),
+                                  algo.gamma, algo.lam).reshape(-1)
+        replayed_weight = traj.start_cont * (jnp.arange(t_len * b_len) < (t_len - 1) * b_len)  # not R_{T-1} = boot
+
+        def critic_objective(p):
+            logits = critic.apply(p, feat)
+            imagined_loss = critic_loss(logits, sg(returns), slow_logits, critic.bins(), algo.slow_critic_reg, weight)
+            replay_loss = critic_loss(logits[0], replayed, slow_logits[0], critic.bins(), algo.slow_critic_reg,
+                                      replayed_weight)
+            return imagined_loss + algo.replay_critic * replay_loss
+
+        c_loss, critic_grads = jax.value_and_grad(critic_objective)(state.critic_params)
         updates, critic_opt = critic_tx.update(critic_grads, state.critic_opt, state.critic_params)
         critic_params = optax.apply_updates(state.critic_params, updates)
         mix = algo.slow_critic_decay

@@ -144,6 +144,7 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
     num_updates, steps = algo.num_updates, algo.steps_per_update
     per_call = max(1, min(cfg.runner.updates_per_call, num_updates))
     ckpt_every = -(-cfg.runner.checkpoint_every // per_call) * per_call
+    eval_every = -(-cfg.runner.eval_every // per_call) * per_call  # 0: no evaluation during training
     ckpt = Checkpointer(run_dir / "checkpoints", cfg.runner.max_checkpoints)
     saved_step = ckpt.latest_step() or 0
     if saved_step > num_updates:
@@ -189,6 +190,12 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
                     train_s += dt
                     sps = n * steps * cfg.num_seeds / dt
                     rows = rows_from_metrics(metrics, sps)
+                    if eval_every and runner.evaluate is not None:
+                        for row in rows:
+                            row["eval_return"] = None
+                        if (done + n) % eval_every == 0:
+                            rows[-1]["eval_return"] = _evaluate_during(cfg, runner, new_state, done + n)
+                            logger.log_scalar("eval/episode_return", rows[-1]["eval_return"], (done + n) * steps)
                     for i, row in enumerate(rows):
                         row["wall_s"] = wall_before + time.perf_counter() - start_time
                         logger.log(done + i + 1, row)
@@ -229,6 +236,14 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
         ckpt.close()
         raise Interrupted(f"interrupted after update {done}/{num_updates}, while evaluating; saved up to update "
                           f"{saved}", saved) from None
+
+
+def _evaluate_during(cfg, runner, state, update: int) -> float:
+    """The mean greedy-evaluation return over seeds after ``update`` (``runner.eval_every``); its key depends only
+    on the seed and the update, so a resumed run logs the same values."""
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 2), update)
+    metrics = _mean_over_seeds(jax.device_get(runner.evaluate(jax.random.split(key, cfg.num_seeds), state)))
+    return float(metrics["episode_return"])
 
 
 def _finish(cfg, runner, state, logger, ckpt, run_dir, console, done, start_done, last_return, train_s, wall_before,

@@ -10,6 +10,7 @@ from ssmrl.dreamer.losses import (
     discount_weight,
     kl_balance,
     lambda_returns,
+    replay_returns,
     return_norm_init,
     return_norm_scale,
     return_norm_update,
@@ -99,6 +100,25 @@ def test_lambda_returns_shape_contract():
         assert "value" in str(err)
     else:
         raise AssertionError("expected a ValueError for value without the bootstrap row")
+
+
+# Replayed returns, T = 6, two sequences, gamma = lam = 0.5, bootstrap values boot = [10, 20, 30, 40, 50, 60];
+# an episode ends at step 2 and the next starts at 3 (is_first[3]); rewards [0, 1, 2, 0, 3, 4] (reward[t]: on
+# arriving at obs t). Column 0: obs 2 terminal. Column 1: the episode is truncated at 2 (not terminal).
+#   R_5 = boot_5 = 60                                      (the window's last step)
+#   R_4 = 4 + 0.5 * (0.5 * 60 + 0.5 * 60) = 4 + 30 = 34
+#   R_3 = 3 + 0.5 * (0.5 * 50 + 0.5 * 34) = 3 + 21 = 24
+#   R_2 = boot_2 = 30                                      (is_first[3]: nothing after step 2 is its episode's)
+#   column 0: R_1 = 2 + 0.5 * 0 * (...) = 2;  R_0 = 1 + 0.5 * (0.5 * 20 + 0.5 * 2) = 6.5
+#   column 1: R_1 = 2 + 0.5 * (0.5 * 30 + 0.5 * 30) = 17;  R_0 = 1 + 0.5 * (0.5 * 20 + 0.5 * 17) = 10.25
+def test_replay_returns_worked_example():
+    reward = jnp.asarray([0.0, 1.0, 2.0, 0.0, 3.0, 4.0])[:, None].repeat(2, 1)
+    boot = jnp.asarray([10.0, 20.0, 30.0, 40.0, 50.0, 60.0])[:, None].repeat(2, 1)
+    is_first = jnp.zeros((6, 2), bool).at[0].set(True).at[3].set(True)
+    terminated = jnp.zeros((6, 2), bool).at[2, 0].set(True)
+    returns = jax.jit(replay_returns, static_argnums=(4, 5))(reward, terminated, is_first, boot, 0.5, 0.5)
+    np.testing.assert_allclose(returns[:, 0], [6.5, 2.0, 30.0, 24.0, 34.0, 60.0], rtol=1e-6)
+    np.testing.assert_allclose(returns[:, 1], [10.25, 17.0, 30.0, 24.0, 34.0, 60.0], rtol=1e-6)
 
 
 def test_discount_weight():

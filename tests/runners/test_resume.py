@@ -10,12 +10,14 @@ from ssmrl.ppo.config import ppo_run_config
 from ssmrl.ppo.train import make_train
 from ssmrl.runners.host import train
 
-# 8 updates in chunks of 2, checkpoints every 4 updates (and at the end).
+# 8 updates in chunks of 2, checkpoints every 4 updates (and at the end); greedy evaluations during training every
+# 3 updates, rounded up to whole calls: after updates 4 and 8.
 CFG = {
     "algo": {"num_envs": 4, "num_steps": 8, "num_minibatches": 2, "num_epochs": 2, "total_timesteps": 8 * 32},
     "model": {"name": "s5", "d_model": 8, "n_layers": 1, "state_size": 4},
     "logger": {"progress": False, "tensorboard": True, "plot": False},
-    "runner": {"updates_per_call": 2, "checkpoint_every": 4, "eval_envs": 2, "eval_steps": 64},
+    "runner": {"updates_per_call": 2, "checkpoint_every": 4, "eval_envs": 2, "eval_steps": 64,
+               "eval_every": 3},
     "num_seeds": 2,
 }
 
@@ -41,6 +43,11 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
     assert [r["update"] for r in _rows(tmp_path / "killed")] == [str(i) for i in range(1, 9)]
     assert _rows(tmp_path / "killed") == _rows(tmp_path / "full")
     assert full.eval_return == resumed.eval_return
+    # The evaluations during training (same values after the resume, checked above) sit in the rows of updates 4
+    # and 8; RepeatFirstEasy's episode returns lie in [-1, 1].
+    evals = {r["update"]: r["eval_return"] for r in _rows(tmp_path / "full")}
+    assert [u for u, v in evals.items() if v != ""] == ["4", "8"]
+    assert all(-1 <= float(evals[u]) <= 1 for u in ("4", "8"))
     assert (tmp_path / "full" / "summary.json").exists() and list((tmp_path / "full" / "tb").iterdir())
 
 
