@@ -387,6 +387,20 @@ def cell_status(cell: Cell) -> str:
     return "resume" if (cell.run_dir / CONFIG_FILE).is_file() else "new"
 
 
+def _schema_default(cfg: Any, key: str) -> Any:
+    """The schema's default of the dotted config key ``key`` (e.g. ``runner.eval_every``), or a value no setting
+    equals where the key has none (not a dataclass field)."""
+    *path, name = key.split(".")
+    obj = cfg
+    for part in path:
+        obj = getattr(obj, part, None)
+    fields = {f.name: f for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else {}
+    field = fields.get(name)
+    if field is None or field.default is dataclasses.MISSING:
+        return object()
+    return field.default
+
+
 def check_saved(cell: Cell) -> None:
     """ConfigError if the cell's run dir holds a run of another config (run_dir and logger keys aside)."""
     path = cell.run_dir / CONFIG_FILE
@@ -405,6 +419,8 @@ def check_saved(cell: Cell) -> None:
     theirs.update({f"cell.{k}": v for k, v in _flat(cell_info).items()} if cell_info else
                   {k: v for k, v in ours.items() if k.startswith("cell.")})
     for key in sorted(set(ours) | set(theirs)):
+        if key not in theirs and ours[key] == _schema_default(cell.cfg, key):
+            continue  # a setting added after that run was saved, at its default: the run is the same
         if ours.get(key, "<absent>") != theirs.get(key, "<absent>"):
             raise ConfigError(f"{cell.run_dir} holds a run of another config ({key}: {theirs.get(key, '<absent>')!r} "
                               f"there, {ours.get(key, '<absent>')!r} here); use another out_dir, or delete that "

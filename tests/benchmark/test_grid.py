@@ -179,6 +179,20 @@ def test_a_changed_config_is_refused_before_anything_runs(tmp_path):
     assert train.calls == ["gru", "lstm", "transformer", "identity"]
 
 
+def test_a_setting_added_since_the_run_was_saved_counts_at_its_default(tmp_path):
+    import yaml
+
+    cells, *_ = _grid(tmp_path, "max_cells=1")
+    saved = cells[0].run_dir / "config.yaml"
+    config = yaml.safe_load(saved.read_text())
+    del config["runner"]["eval_every"]  # as written before runner.eval_every existed (default 0)
+    saved.write_text(yaml.safe_dump(config))
+    _, _, train, _ = _grid(tmp_path, "max_cells=1")
+    assert train.calls == ["gru"]  # s5 counts as done (the same run), the next cell runs
+    with pytest.raises(ConfigError, match=r"runner.eval_every: '<absent>' there, 5 here"):
+        _grid(tmp_path, "runner.eval_every=5")
+
+
 def test_divergence_is_recorded_and_not_retried(tmp_path):
     _, table, train, lines = _grid(tmp_path, train=FakeTrain(diverge={"lstm"}))
     assert train.calls == ["s5", "gru", "lstm", "transformer", "identity"]
