@@ -190,7 +190,7 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
                     train_s += dt
                     sps = n * steps * cfg.num_seeds / dt
                     rows = rows_from_metrics(metrics, sps)
-                    if eval_every and runner.evaluate is not None:
+                    if eval_every and cfg.runner.eval_envs > 0 and runner.evaluate is not None:
                         for row in rows:
                             row["eval_return"] = None
                         if (done + n) % eval_every == 0:
