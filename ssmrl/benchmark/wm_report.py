@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ssmrl.benchmark.report import count_text, slug
-from ssmrl.wm_bench.report import plot_mse_curves, write_rows
+from ssmrl.wm_bench.report import plot_frame_rows, plot_mse_curves, write_rows
 
 ROW_FILE, CURVES_FILE, STRIP_FILE, SPEED_FILE = "row.json", "curves.npz", "strip.npz", "speed.json"
 # (column, title, number format) of the tables tasks x models in wm_results.md
@@ -116,33 +116,6 @@ def _pyplot():
     return plt
 
 
-def plot_strip_rows(truth: np.ndarray, preds: dict[str, np.ndarray], steps: np.ndarray, path: str | Path,
-                    title: str = "") -> Path:
-    """Truth (uint8 [F, H, W, C]) in the top row, each model's frames (uint8 [F, H, W, C]) in a row below, one
-    column per step (int [F], titled ``t=<step>``). Saves a PNG -> the path."""
-    plt = _pyplot()
-    rows = [("truth", truth)] + list(preds.items())
-    fig, axes = plt.subplots(len(rows), len(steps), figsize=(1.1 * len(steps) + 0.9, 1.2 * len(rows) + 0.4),
-                             dpi=110, squeeze=False)
-    for r, (name, images) in enumerate(rows):
-        for c, step in enumerate(steps):
-            ax = axes[r, c]
-            ax.imshow(np.asarray(images[c]), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(f"t={int(step)}", fontsize=7)
-            if c == 0:
-                ax.set_ylabel(name, fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
 def plot_speed(records: Sequence[dict], path: str | Path, title: str = "") -> Path:
     """Three panels against T (log scales): training steps/s, imagination steps/s (K = T), planned MB of a
     training step; one line per model (points that failed are left out). Saves a PNG -> the path."""
@@ -201,7 +174,7 @@ def plot_task(task: str, cells: Sequence[Any], out_dir: Path) -> None:
         plot_mse_curves(curves, out_dir / f"wm_mse_{slug(task)}.png", f"{task}: open-loop MSE", marked or None,
                         context)
     if preds:
-        plot_strip_rows(truth, preds, steps, out_dir / f"wm_strip_{slug(task)}.png",
+        plot_frame_rows({"truth": truth, **preds}, steps, out_dir / f"wm_strip_{slug(task)}.png",
                         f"{task}: truth (top) and imagination after {context} observed steps")
 
 

@@ -110,21 +110,27 @@ def plot_strip(truth: np.ndarray, preds: dict[str, np.ndarray], path: str | Path
     """An image strip: the true frames (uint8 [K, H, W, C] in 0-255 or float in [0, 1]) in the top row, each
     model's imagined frames (``preds``: {model: float [K, H, W, C] in [0, 1]}) in a row below, at
     :func:`strip_columns` horizons, each column titled with its step ``context + k``. Saves a PNG -> the path."""
-    plt = _pyplot()
-    truth = np.asarray(truth)
-    truth = truth / 255.0 if truth.dtype == np.uint8 else truth
     columns = strip_columns(len(truth), frames)
-    rows = [("truth", truth)] + list(preds.items())
-    fig, axes = plt.subplots(len(rows), len(columns), figsize=(1.1 * len(columns) + 0.9, 1.2 * len(rows) + 0.4),
+    rows = {"truth": np.asarray(truth)[columns], **{name: np.asarray(p)[columns] for name, p in preds.items()}}
+    return plot_frame_rows(rows, context + columns, path, title)
+
+
+def plot_frame_rows(rows: dict[str, np.ndarray], steps: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """One row of frames per entry of ``rows`` ({label: uint8 [F, H, W, C] in 0-255 or float in [0, 1]}), one
+    column per step (int [F], titled ``t=<step>``). Saves a PNG (parent folders created) -> the path."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(rows), len(steps), figsize=(1.1 * len(steps) + 0.9, 1.2 * len(rows) + 0.4),
                              dpi=110, squeeze=False)
-    for r, (name, images) in enumerate(rows):
-        for c, k in enumerate(columns):
+    for r, (name, images) in enumerate(rows.items()):
+        images = np.asarray(images)
+        images = images / 255.0 if images.dtype == np.uint8 else np.clip(images.astype(np.float32), 0.0, 1.0)
+        for c, step in enumerate(steps):
             ax = axes[r, c]
-            ax.imshow(np.clip(np.asarray(images[k], np.float32), 0.0, 1.0), interpolation="nearest")
+            ax.imshow(images[c], interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(f"t={context + k}", fontsize=7)
+                ax.set_title(f"t={int(step)}", fontsize=7)
             if c == 0:
                 ax.set_ylabel(name, fontsize=7)
     if title:
