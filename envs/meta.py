@@ -11,8 +11,9 @@ arms / deck / board each trial: the classic bandit meta-RL setting). The inner p
 wrapper cannot know which of an arbitrary env's params are task parameters; randomise them in the inner env.
 
 The policy sees ``concat(W @ x, prev_action_encoding, prev_reward, trial_start)`` (float32 [obs_dim + A + 2],
-``A`` = sum of one-hot sizes for discrete actions, the action dimension for Box; zeros and 0 at the
-meta-episode start; ``trial_start`` = 1.0 on the first observation of every trial). Rewards are the inner
+``A`` = sum of one-hot sizes for discrete actions, the action dimension for Box; ``prev_reward`` is multiplied by
+``reward_scale`` (default 1); zeros and 0 at the meta-episode start; ``trial_start`` = 1.0 on the first
+observation of every trial). Rewards are the inner
 rewards. ``terminated`` / ``truncated`` fire only at the end of the last trial (carrying the inner flag of that
 step, so a trial cut by a time limit ends the meta-episode as truncated): ``is_first`` happens only at the
 meta-episode start, and trial boundaries are visible to the policy only through ``trial_start``.
@@ -40,12 +41,15 @@ Array = jax.Array
 @struct.dataclass
 class MetaParams:
     """inner: the inner environment's params; num_trials: trials per meta-episode; obs_dim: size of the
-    projected observation; fixed_inner_reset: reset every trial of a meta-episode with the same key."""
+    projected observation; fixed_inner_reset: reset every trial of a meta-episode with the same key;
+    reward_scale: factor on the previous reward *in the observation* (the reward itself is unchanged), for inner
+    rewards too small to be read as an input (POPGym's bandit pays +-1/L: +-0.005 at L = 200)."""
 
     inner: Any
     num_trials: int = struct.field(pytree_node=False, default=2)
     obs_dim: int = struct.field(pytree_node=False, default=32)
     fixed_inner_reset: bool = struct.field(pytree_node=False, default=False)
+    reward_scale: float = struct.field(pytree_node=False, default=1.0)
 
 
 @struct.dataclass
@@ -105,6 +109,8 @@ class MetaEnv(Environment):
             raise ValueError(f"num_trials must be a positive int, got {params.num_trials!r}")
         if not isinstance(params.obs_dim, int) or params.obs_dim < 1:
             raise ValueError(f"obs_dim must be a positive int, got {params.obs_dim!r}")
+        if not isinstance(params.reward_scale, (int, float)) or not np.isfinite(params.reward_scale):
+            raise ValueError(f"reward_scale must be a finite number, got {params.reward_scale!r}")
         space = self.inner.action_space(params.inner)
         if isinstance(space, Discrete) and space.shape != ():
             raise ValueError(f"meta wrapper supports scalar Discrete actions, got shape {space.shape}")
@@ -143,7 +149,8 @@ class MetaEnv(Environment):
 
     def _observe(self, inner_obs, task, prev_action_code, prev_reward, trial_start, params) -> Array:
         x = _flatten_obs(inner_obs, self.inner.observation_space(params.inner))
-        scalars = jnp.stack([jnp.asarray(prev_reward, jnp.float32), jnp.asarray(trial_start, jnp.float32)])
+        scalars = jnp.stack([jnp.asarray(prev_reward, jnp.float32) * params.reward_scale,
+                             jnp.asarray(trial_start, jnp.float32)])
         return jnp.concatenate([task.obs_proj @ x, prev_action_code, scalars])
 
     def reset(self, key: Array, params: MetaParams):

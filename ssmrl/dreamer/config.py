@@ -52,6 +52,7 @@ class DreamerConfig(CollectConfig):
     cnn_depth: int = 16
     image_scale: float = 1.0
     image_shift: float = 0.0
+    reward_multiplier: float = 1.0
 
     @property
     def replayed_per_grad_step(self) -> int:
@@ -93,7 +94,8 @@ class DreamerConfig(CollectConfig):
                               f"{self.seq_len} replayed); valid: algo.train_ratio >= {least:g}")
         if self.learning_starts < 0:
             raise ConfigError(f"algo.learning_starts must be >= 0, got {self.learning_starts}")
-        for key in ("wm_lr", "actor_lr", "critic_lr", "wm_grad_clip", "ac_grad_clip", "image_scale"):
+        for key in ("wm_lr", "actor_lr", "critic_lr", "wm_grad_clip", "ac_grad_clip", "image_scale",
+                    "reward_multiplier"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"algo.{key} must be > 0, got {getattr(self, key)}")
         for key in ("free_bits", "dyn_scale", "rep_scale", "ent_coef", "slow_critic_reg", "replay_critic"):

@@ -16,11 +16,14 @@ One update, all under ``jit`` (``ssmrl.runners`` loops it on the device and vmap
    bootstrapped with imagination (``losses.replay_returns``); slow critic EMA. The actor-critic sees the world
    model only through ``stop_gradient``.
 
+Rewards enter the replay (so the reward head, the critic and the imagined returns) multiplied by
+``algo.reward_multiplier``; episode returns are reported in the environment's units.
+
 Metrics: the episode statistics of acting, the world-model terms (``wm_loss``, ``recon_loss``, ``reward_loss``,
 ``cont_loss``, ``dyn_kl``, ``rep_kl``, ``post_entropy``, ``prior_entropy``), ``actor_loss``, ``critic_loss``,
-``policy_entropy``, ``imagined_return`` (mean lambda-return), ``return_scale``, ``replay_steps``,
-``grad_steps_done`` and ``env_steps``; the training terms are means over the update's gradient steps (0 before
-training starts).
+``policy_entropy``, ``imagined_return`` (mean lambda-return, in replay units), ``return_scale``,
+``replay_steps``, ``grad_steps_done`` and ``env_steps``; the training terms are means over the update's gradient
+steps (0 before training starts).
 """
 
 from __future__ import annotations
@@ -228,7 +231,8 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
 
     def learn(state: DreamerState, traj: Trajectory) -> tuple[DreamerState, dict[str, Array]]:
         key, key_train = jax.random.split(state.key)
-        replay = replay_add(state.replay, traj.obs, traj.action, traj.reward, traj.is_first, traj.terminated,
+        replay = replay_add(state.replay, traj.obs, traj.action, traj.reward * algo.reward_multiplier,
+                            traj.is_first, traj.terminated,
                             traj.truncated, traj.final_obs)
         state = state.replace(replay=replay, key=key)
         ready = (replay_size(replay) >= algo.learning_starts) & jnp.all(replay.count >= algo.seq_len)

@@ -80,3 +80,23 @@ def test_world_model_loss_falls_on_minatar(tmp_path):
     recon = [float(r["recon_loss"]) for r in rows if float(r["grad_steps_done"]) > 0]
     print("wm_loss", [round(x, 2) for x in wm])
     assert len(wm) == 12 and wm[-1] < 0.7 * wm[0] and recon[-1] < 0.7 * recon[0]
+
+
+def test_reward_multiplier_scales_replayed_rewards_only():
+    # One update of 4 envs x 8 steps on Counter, before training starts (learning_starts=64 > 32 collected): with
+    # algo.reward_multiplier=3 the replay holds exactly 3x the rewards of the run with 1, and the episode
+    # statistics (in the environment's units) are the same.
+    env = Counter()
+    out = {}
+    for mult in (1.0, 3.0):
+        cfg = run_config_from_dict({**CFG, "algo": {**TINY, "learning_starts": 64, "reward_multiplier": mult}},
+                                   DreamerConfig)
+        init, update, _ = make_train(cfg, env, env.default_params)
+        state, metrics = jax.jit(update)(init(jax.random.key(0)))
+        out[mult] = (np.asarray(state.replay.reward), {k: float(v) for k, v in metrics.items()})
+    rewards, scaled = out[1.0][0], out[3.0][0]
+    assert np.abs(rewards).sum() > 0
+    np.testing.assert_allclose(scaled, 3.0 * rewards, rtol=1e-6)
+    assert out[1.0][1]["episode_return"] == out[3.0][1]["episode_return"]
+    with pytest.raises(ConfigError, match="algo.reward_multiplier"):
+        run_config_from_dict({"algo": {"reward_multiplier": 0.0}}, DreamerConfig)

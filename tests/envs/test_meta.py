@@ -129,3 +129,16 @@ def test_box_actions_are_rotated_and_clipped():
     assert q.shape == (1, 1) and abs(abs(q[0, 0]) - 1.0) < 1e-6  # a 1x1 orthogonal matrix is +-1
     inner = env._inner_action(jnp.array([5.0]), state.task, params)
     assert float(jnp.abs(inner[0])) == 2.0  # clipped to Pendulum's torque bound
+
+
+def test_reward_scale_scales_only_the_observed_previous_reward():
+    # Bandit with L = 20 pulls per trial: a pull pays +-1/20 = +-0.05; reward_scale=20 shows it as +-1 in the
+    # observation (index obs_dim + 10 arms), while the reward the agent is trained on stays +-0.05.
+    env, params = envs.make("meta/popgym/MultiarmedBanditEasy", obs_dim=4, reward_scale=20.0,
+                            inner={"episode_length": 20})
+    _, state = env.reset(jax.random.key(0), params)
+    obs, _, reward, *_ = env.step(jax.random.key(1), state, jnp.int32(3), params)
+    assert abs(float(reward)) == pytest.approx(0.05)
+    assert float(obs[4 + 10]) == pytest.approx(20.0 * float(reward))
+    with pytest.raises(ValueError, match="reward_scale"):
+        env.reset(jax.random.key(0), params.replace(reward_scale=float("nan")))
