@@ -36,7 +36,8 @@ from pathlib import Path
 
 import jax
 
-from ssmrl.benchmark.grid import Algorithm, list_presets, main
+from ssmrl.benchmark.grid import Algorithm, main
+from ssmrl.benchmark.settings import list_presets
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 

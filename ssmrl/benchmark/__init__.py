@@ -1,8 +1,9 @@
 """The memory benchmark (``scripts/benchmark.py``): a grid of algorithm x model x task cells run with the shared
 run layer, and its report.
 
-* :mod:`ssmrl.benchmark.grid`: presets and command-line settings, cells (Hydra-composed configs), resumable
-  running, per-trial meta-RL evaluation;
+* :mod:`ssmrl.benchmark.settings`: presets and command-line settings;
+* :mod:`ssmrl.benchmark.grid`: cells (Hydra-composed configs), resumable running and the report;
+* :mod:`ssmrl.benchmark.trials`: per-trial meta-RL evaluation;
 * :mod:`ssmrl.benchmark.results`: a cell's numbers from its run dir (MMER, final and evaluation returns, timing,
   parameter counts) and the hook to the memory diagnostics (``ssmrl.diagnostics``);
 * :mod:`ssmrl.benchmark.report`: ``results.csv``, ``results.md`` and the PNGs;

@@ -1,14 +1,6 @@
-"""The benchmark grid: algorithm x model x task cells (all seeds of a cell in one program), from a preset
-(``configs/benchmark/<name>.yaml``) and command-line overrides, run one after the other in this process and
-resumable.
-
-**Settings.** A preset is a mapping of the keys in :data:`SETTING_KEYS`; the command line (``key=value``, Hydra's
-override grammar) replaces any of them (``models=[s5,gru]``, ``tasks=[...]``, ``match_params=20000``) and adds:
-``preset=<name>``, ``out_dir=<folder>`` (both required); ``<algo>.<key>=v`` / ``<model>.<key>=v``: an override of
-the cells of that algorithm / core only (``ppo.algo.lr=1e-3``, ``s5.model.state_size=16``); anything else is an
-override of every cell's Hydra config (``algo.lr=1e-3``, ``model.d_model=32``, ``num_seeds=3``,
-``experiment=debug``). The grid chooses ``model=``, ``env=``, ``env.task`` and ``run_dir`` itself. GRU, LSTM,
-Transformer and the memoryless ``identity`` core are always in the grid (:data:`BASELINES`, added when missing).
+"""The benchmark grid: algorithm x model x task cells (all seeds of a cell in one program), planned from the
+settings (:mod:`ssmrl.benchmark.settings`: a preset and command-line overrides), run one after the other in this
+process and resumable, and reported.
 
 **A cell** is one call of ``ssmrl.runners.host.train`` on the config that Hydra composes from
 ``configs/<algo>.yaml`` with, in order: ``model=<model> env=<suite>``, the preset's and the command line's cell
@@ -16,7 +8,8 @@ overrides (every cell, then the algorithm's, the model's and the task's own), ``
 <out_dir>/runs/<algo>/<task>/<model>``. With ``match_params=N`` the cell's ``model.d_model`` is then set so that
 its core stack has about N parameters (:mod:`ssmrl.benchmark.sizing`). Meta-RL tasks (``meta/...``) train with
 ``num_trials = meta_trials`` (k) trials per meta-episode and are evaluated greedily on 2k trials, one return per
-trial index (:func:`trial_returns`). The run layer's console output goes to ``<run_dir>/train.log``.
+trial index (:func:`ssmrl.benchmark.trials.trial_returns`). The run layer's console output goes to
+``<run_dir>/train.log``.
 
 **Extras** (``benchmark.json``): the parameter counts of the core stack and of the whole agent (shapes of the
 algorithm's ``init``), the per-trial returns of meta-RL cells, and the memory diagnostics of seed 0's trained stack
@@ -38,55 +31,29 @@ import dataclasses
 import json
 import math
 import os
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import yaml
-from flax import struct
 from omegaconf import OmegaConf
 from rich.console import Console
 
 from ssmrl.benchmark.report import count_text, markdown, plot_curves, plot_summary, plot_trials, slug, write_csv
 from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns, read_json
+from ssmrl.benchmark.settings import Settings, _flat, _with_valid_keys, apply_xla_flags, load_settings
 from ssmrl.benchmark.sizing import Match, match_d_model, stack_param_count, tree_param_count
+from ssmrl.benchmark.trials import trial_returns
 from ssmrl.checkpoint import Checkpointer, CheckpointError
 from ssmrl.cli import compose_config
 from ssmrl.config import ConfigError, RunConfig, run_config_from_dict, run_config_to_dict
-from ssmrl.core import available_cores
-from ssmrl.env import Environment
 from ssmrl.runners.fused import seed_keys
 from ssmrl.runners.host import Diverged, train
 from ssmrl.runners.rundir import CONFIG_FILE, RunLock
 
-BASELINES = ("gru", "lstm", "transformer", "identity")
-PRESET_DIR = "benchmark"
-# Every key a preset may hold (and the command line may replace), with its type.
-SETTING_KEYS: dict[str, type | tuple] = {
-    "description": str,           # one line for results.md
-    "algos": list,                # algorithms, e.g. [ppo] or [ppo, dreamer]
-    "models": list,               # cores (configs/model/<name>.yaml); the BASELINES are added
-    "tasks": list,                # environment names: popgym/<Task>, gymnax/<id>, meta/<inner name>, ...
-    "overrides": list,            # Hydra overrides of every cell
-    "algo_overrides": dict,       # algorithm -> overrides of its cells
-    "model_overrides": dict,      # core -> overrides of its cells
-    "task_overrides": dict,       # task -> overrides of its cells
-    "env_kwargs": dict,           # task -> keyword arguments of the environment factory (params fields)
-    "match_params": (int, type(None)),  # N: size each core stack to about N parameters (null: as configured)
-    "meta_trials": int,           # k: trials per meta-episode in training (evaluation: 2k)
-    "mmer_window": int,           # trailing window (updates) of the MMER's smoothing (1: none)
-    "diagnostics": bool,          # memory diagnostics per cell (where the algorithm provides core inputs)
-    "diagnostics_steps": int,     # length of the real episodes the diagnostics run on
-    "max_cells": (int, type(None)),  # run at most this many cells in this invocation (null: all)
-    "xla_flags": str,             # added to XLA_FLAGS before JAX starts (e.g. faster, unoptimised compiles)
-}
-CLI_KEYS = ("preset", "out_dir")
-RESERVED = ("model", "env", "run_dir", "resume", "hydra")
 CELL_LOG = "train.log"
 MEMORY_PNG = "memory.png"
 
@@ -107,30 +74,6 @@ class Algorithm:
     agent_params: Callable[[Any], Any]
     memory_inputs: Callable | None = None
 
-
-@dataclass(frozen=True)
-class Settings:
-    """A preset with the command line applied; ``added``: baselines the grid added to ``models``."""
-
-    preset: str
-    out_dir: Path
-    description: str = ""
-    algos: tuple = ("ppo",)
-    models: tuple = ()
-    tasks: tuple = ()
-    overrides: tuple = ()
-    algo_overrides: dict = field(default_factory=dict)
-    model_overrides: dict = field(default_factory=dict)
-    task_overrides: dict = field(default_factory=dict)
-    env_kwargs: dict = field(default_factory=dict)
-    match_params: int | None = None
-    meta_trials: int = 2
-    mmer_window: int = 1
-    diagnostics: bool = True
-    diagnostics_steps: int = 64
-    max_cells: int | None = None
-    xla_flags: str = ""
-    added: tuple = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,153 +101,8 @@ class Cell:
                 "eval_trials": self.eval_trials, "match_params": None if self.match is None else self.match.target}
 
 
-# ---------------------------------------------------------------------------------------------- settings
-
-
-def list_presets(config_dir: Path) -> list[str]:
-    return sorted(p.stem for p in (Path(config_dir) / PRESET_DIR).glob("*.yaml"))
-
-
-def _parse(argv: Sequence[str]) -> list:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
-    parsed = []
-    for arg in argv:
-        try:
-            override = parser.parse_overrides([arg])[0]
-        except Exception:  # the grammar's own exception types vary between Hydra versions
-            raise ConfigError(f"{arg}: not a key=value override (lists: models=[s5,gru])") from None
-        if override.is_sweep_override():
-            raise ConfigError(f"{arg}: a sweep; give a list instead, e.g. {override.key_or_group}=[a,b]")
-        parsed.append(override)
-    return parsed
-
-
-def _check_type(key: str, value: Any) -> Any:
-    expected = SETTING_KEYS[key]
-    if expected is list and isinstance(value, str):
-        value = [value]  # models=s5 means models=[s5]
-    types = expected if isinstance(expected, tuple) else (expected,)
-    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-    if not ok:
-        names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-        raise ConfigError(f"{key}: expected {names}, got {value!r}")
-    if isinstance(value, list) and not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{key}: expected a list of names/overrides, got {value!r}")
-    return value
-
-
-def load_settings(config_dir: Path, argv: Sequence[str], algo_names: Sequence[str]) -> Settings:
-    """The preset named by ``preset=`` with the command line applied (see the module docstring); ConfigError (one
-    line) for an unknown preset or setting, a wrong type, an unknown algorithm or core, a reserved override."""
-    parsed = _parse(argv)
-    cli = {o.key_or_group: o.value() for o in parsed if o.key_or_group in CLI_KEYS}
-    presets = list_presets(config_dir)
-    name = cli.get("preset")
-    if name is None:
-        raise ConfigError(f"preset: missing; give preset=<name>; valid presets: {presets}")
-    if str(name) not in presets:
-        raise ConfigError(f"preset: unknown preset {name!r}; valid presets: {presets}")
-    if not str(cli.get("out_dir") or "").strip():
-        raise ConfigError("out_dir: missing; give out_dir=<folder> (cells go to <folder>/runs/<algo>/<task>/<model>)")
-    path = Path(config_dir) / PRESET_DIR / f"{name}.yaml"
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings; valid keys: {list(SETTING_KEYS)}")
-    for key in data:
-        if key not in SETTING_KEYS:
-            raise ConfigError(f"{path}: unknown setting {key!r}; valid: {list(SETTING_KEYS)}")
-    data = {k: list(v) if isinstance(v, list) else v for k, v in data.items()}
-    cores = available_cores()
-    scoped = {"algo_overrides": list(algo_names), "model_overrides": cores}
-    for o in parsed:
-        key = o.key_or_group
-        head, _, rest = key.partition(".")
-        if key in CLI_KEYS:
-            continue
-        if key in SETTING_KEYS:
-            data[key] = o.value()
-        elif rest and (head in algo_names or head in cores):  # <algo>.<key>=v or <model>.<key>=v
-            group = "algo_overrides" if head in algo_names else "model_overrides"
-            line = o.input_line
-            prefix = line[: len(line) - len(line.lstrip("+~"))]
-            table = dict(data.get(group) or {})
-            table[head] = list(table.get(head) or []) + [prefix + line.lstrip("+~")[len(head) + 1:]]
-            data[group] = table
-        else:
-            data["overrides"] = list(data.get("overrides") or []) + [o.input_line]
-    data = {k: _check_type(k, v) for k, v in data.items()}
-    _check_cell_overrides(data.get("overrides") or [], "overrides")
-    for group, valid in (*scoped.items(), ("task_overrides", None), ("env_kwargs", None)):
-        for owner, value in (data.get(group) or {}).items():
-            if valid is not None and owner not in valid:
-                raise ConfigError(f"{group}: unknown {group.split('_')[0]} {owner!r}; valid: {sorted(valid)}")
-            if group == "env_kwargs":
-                if not isinstance(value, dict):
-                    raise ConfigError(f"env_kwargs.{owner}: expected a mapping of params fields, got {value!r}")
-            else:
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise ConfigError(f"{group}.{owner}: expected a list of overrides, got {value!r}")
-                _check_cell_overrides(value, f"{group}.{owner}")
-    for key in ("algos", "models", "tasks"):
-        if not data.get(key):
-            raise ConfigError(f"{key}: empty; the preset {name!r} and the command line give none")
-    for algo in data["algos"]:
-        if algo not in algo_names:
-            raise ConfigError(f"algos: unknown algorithm {algo!r}; valid: {list(algo_names)}")
-    for model in data["models"]:
-        if model not in cores:
-            raise ConfigError(f"models: unknown core {model!r}; valid cores: {cores}")
-    for key in ("meta_trials", "mmer_window", "diagnostics_steps"):
-        if key in data and data[key] < 1:
-            raise ConfigError(f"{key} must be >= 1, got {data[key]}")
-    for key in ("match_params", "max_cells"):
-        if data.get(key) is not None and data[key] < 1:
-            raise ConfigError(f"{key} must be >= 1 (or null), got {data[key]}")
-    models = list(dict.fromkeys(data["models"]))
-    added = tuple(b for b in BASELINES if b not in models)
-    data.update(models=tuple(models + list(added)), algos=tuple(dict.fromkeys(data["algos"])),
-                tasks=tuple(dict.fromkeys(data["tasks"])), overrides=tuple(data.get("overrides") or ()))
-    return Settings(preset=str(name), out_dir=Path(str(cli["out_dir"])), added=added, **data)
-
-
-def _check_cell_overrides(overrides: Sequence[str], where: str) -> None:
-    for line in overrides:
-        key = line.lstrip("+~").partition("=")[0].strip()
-        head = key.split(".")[0]
-        if key in RESERVED or head in ("env", "hydra"):  # model.<option> is fine; model=<core> is not
-            hint = {"model": "models=[...]", "env": "tasks=[...] (and env_kwargs)"}.get(head, "out_dir=<folder>")
-            raise ConfigError(f"{where}: {line}: the grid sets {key} itself; use {hint}")
-
 
 # ---------------------------------------------------------------------------------------------- planning
-
-
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(data, dict):
-        return {prefix: data}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
-
-
-def _with_valid_keys(message: str, config_dir: Path, algo: str, base: list[str]) -> str:
-    """Hydra's "Could not override 'a.b'" with the valid keys under ``a`` (composed without the overrides)."""
-    match = re.search(r"Could not override '([^']+)'", message)
-    if not match:
-        return message
-    parent, _, _ = match.group(1).rpartition(".")
-    node: Any = OmegaConf.to_container(compose_config(Path(config_dir), algo, base))
-    for part in parent.split(".") if parent else []:
-        node = node.get(part) if isinstance(node, dict) else None
-    if not isinstance(node, dict):
-        return message
-    if parent:
-        return f"{message}; valid keys in {parent}: {sorted(node)}"
-    settings = [k for k in (*CLI_KEYS, *SETTING_KEYS) if k != "description"]
-    return f"{message}; valid keys: {sorted(node)}; grid settings: {settings}"
 
 
 def plan(settings: Settings, config_dir: Path, algorithms: dict[str, Algorithm],
@@ -425,69 +223,6 @@ def check_saved(cell: Cell) -> None:
             raise ConfigError(f"{cell.run_dir} holds a run of another config ({key}: {theirs.get(key, '<absent>')!r} "
                               f"there, {ours.get(key, '<absent>')!r} here); use another out_dir, or delete that "
                               "cell's folder to rerun it")
-
-
-# ---------------------------------------------------------------------------------------------- meta-RL trials
-
-
-@struct.dataclass
-class TrialParams:
-    """inner: the meta-environment's params; target: int32 [], the trial whose rewards are kept."""
-
-    inner: Any
-    target: jax.Array
-
-
-class TrialReward(Environment):
-    """A meta-RL environment (``info["trial"]``: the trial a step was taken in) whose reward is kept only in trial
-    ``params.target``: the return of an episode is then that trial's return. Observations (which hold the true
-    previous reward) and everything else are unchanged, so the agent acts exactly as on the wrapped environment."""
-
-    def __init__(self, env: Environment):
-        self.env = env
-
-    @property
-    def default_params(self) -> TrialParams:
-        return TrialParams(self.env.default_params, jnp.int32(0))
-
-    def reset(self, key, params: TrialParams):
-        return self.env.reset(key, params.inner)
-
-    def step(self, key, state, action, params: TrialParams):
-        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params.inner)
-        reward = jnp.where(info["trial"] == params.target, reward, jnp.zeros_like(reward))
-        return obs, state, reward, terminated, truncated, info
-
-    def observation_space(self, params: TrialParams):
-        return self.env.observation_space(params.inner)
-
-    def action_space(self, params: TrialParams):
-        return self.env.action_space(params.inner)
-
-    @property
-    def name(self) -> str:
-        return self.env.name
-
-
-def trial_returns(make_train: Callable, cfg: RunConfig, env: Environment, env_params: Any, state: Any,
-                  num_trials: int) -> np.ndarray:
-    """Greedy (``runner.eval_greedy``) return per trial of the trained agents ``state`` (leading seed axis S) on
-    ``env`` with ``env_params`` of ``num_trials`` trials: float [S, num_trials], the mean over ``runner.eval_envs``
-    fresh meta-episodes (NaN where none finished within ``2 x runner.eval_steps`` steps).
-
-    One compiled program: the algorithm's own ``evaluate`` on :class:`TrialReward` for every target trial (vmapped;
-    the same key for every target, so each target sees the same episodes)."""
-    cfg = dataclasses.replace(cfg, runner=dataclasses.replace(cfg.runner, eval_steps=2 * cfg.runner.eval_steps))
-    wrapped = TrialReward(env)
-
-    def one(target, key, seed_state):
-        evaluate = make_train(cfg, wrapped, TrialParams(env_params, target))[2]
-        return evaluate(key, seed_state)["episode_return"]
-
-    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 2), cfg.num_seeds)
-    per_seed = jax.vmap(one, in_axes=(0, None, None))
-    out = jax.jit(jax.vmap(per_seed, in_axes=(None, 0, 0)))(jnp.arange(num_trials, dtype=jnp.int32), keys, state)
-    return np.asarray(jax.device_get(out), np.float64)
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -678,19 +413,6 @@ def run_grid(settings: Settings, cells: Sequence[Cell], algorithms: dict[str, Al
     table = write_report(settings, cells)
     say(f"results: {settings.out_dir / 'results.md'} (and results.csv, curves_*.png, summary.png)")
     return table
-
-
-def apply_xla_flags(flags: str) -> bool:
-    """Add ``flags`` to ``XLA_FLAGS`` unless JAX has already started in this process (XLA reads them once, when
-    its first backend starts); returns whether they are in effect."""
-    if not flags.strip() or flags in os.environ.get("XLA_FLAGS", ""):
-        return True
-    from jax._src import xla_bridge
-
-    if xla_bridge.backends_are_initialized():
-        return False
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
-    return True
 
 
 def main(argv: Sequence[str], config_dir: Path, algorithms: dict[str, Callable[[], Algorithm]],

@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ssmrl.benchmark.report import count_text, slug
+from ssmrl.benchmark.settings import apply_xla_flags
 from ssmrl.benchmark.sizing import stack_param_count, tree_param_count
 from ssmrl.benchmark.wm_report import CURVES_FILE, ROW_FILE, SPEED_FILE, STRIP_FILE, write_wm_report
 from ssmrl.benchmark.wm_settings import ModelSpec, WMSettings, load_wm_settings, model_specs
@@ -432,8 +433,6 @@ def main(argv: Sequence[str], config_dir: Path, wm_data: Callable[..., TaskData]
          say: Callable[[str], None] = say_line) -> int:
     """The world-model body of ``scripts/benchmark.py``: settings -> cells -> run -> report. Returns the exit
     status: 0; 2 after a one-line ``config error: ...`` or ``error: ...``; 130 on Ctrl-C."""
-    from ssmrl.benchmark.grid import apply_xla_flags
-
     try:
         if wm_data is None:
             raise ConfigError("this preset is a world-model grid, and no data factory was given (wm_data)")

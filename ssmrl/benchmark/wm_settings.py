@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from ssmrl.benchmark.settings import CLI_KEYS, PRESET_DIR, _parse, read_preset
 from ssmrl.config import MODEL_FIXED, ConfigError, ModelConfig
 from ssmrl.core import available_cores
 from ssmrl.wm_bench.offline import OfflineConfig
@@ -39,8 +40,6 @@ from ssmrl.wm_bench.offline import OfflineConfig
 KIND_KEY = "kind"
 WORLD_MODEL = "world_model"
 KINDS = ("rl", WORLD_MODEL)
-PRESET_DIR = "benchmark"
-CLI_KEYS = ("preset", "out_dir")
 NONE = type(None)
 # Every key a world-model preset may hold (and the command line may replace), with its type.
 SETTING_KEYS: dict[str, type | tuple] = {
@@ -178,8 +177,6 @@ def _set_path(data: dict, key: str, value: Any) -> None:
 def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
     """The world-model preset named by ``preset=`` with the command line applied (module docstring); ConfigError
     (one line) for a missing out_dir, an unknown or mistyped setting, an unknown model, a bad variant."""
-    from ssmrl.benchmark.grid import _parse
-
     parsed = _parse(argv)
     cli = {o.key_or_group: o.value() for o in parsed if o.key_or_group in CLI_KEYS}
     name = str(cli.get("preset"))
@@ -190,12 +187,7 @@ def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
         valid = sorted(p.stem for p in path.parent.glob("*.yaml") if preset_kind(config_dir, [f"preset={p.stem}"])
                        == WORLD_MODEL)
         raise ConfigError(f"preset: unknown world-model preset {name!r}; valid: {valid}")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings; valid keys: {list(SETTING_KEYS)}")
-    for key in data:
-        if key not in SETTING_KEYS:
-            raise ConfigError(f"{path}: unknown setting {key!r}; valid: {list(SETTING_KEYS)}")
+    data = read_preset(path, SETTING_KEYS)
     for o in parsed:
         key = o.key_or_group
         if key in CLI_KEYS:

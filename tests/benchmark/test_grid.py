@@ -14,15 +14,9 @@ import pytest
 from flax import struct
 
 from ssmrl.acting import make_evaluate_episodes
-from ssmrl.benchmark.grid import (
-    Algorithm,
-    cell_status,
-    load_settings,
-    main,
-    plan,
-    run_grid,
-    trial_returns,
-)
+from ssmrl.benchmark.grid import Algorithm, cell_status, main, plan, run_grid
+from ssmrl.benchmark.settings import load_settings
+from ssmrl.benchmark.trials import trial_returns
 from ssmrl.config import ConfigError, RunConfig, RunnerConfig
 from ssmrl.env import Box, Discrete, Environment
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
