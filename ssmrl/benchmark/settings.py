@@ -44,7 +44,7 @@ SETTING_KEYS: dict[str, type | tuple] = {
     "mmer_window": int,           # trailing window (updates) of the MMER's smoothing (1: none)
     "diagnostics": bool,          # memory diagnostics per cell (where the algorithm provides core inputs)
     "diagnostics_steps": int,     # length of the real episodes the diagnostics run on
-    "max_cells": (int, type(None)),  # run at most this many cells in this invocation (null: all)
+    "max_cells": (int, type(None)),  # run at most this many cells in this invocation (0: only the report; null: all)
     "xla_flags": str,             # added to XLA_FLAGS before JAX starts (e.g. faster, unoptimised compiles)
 }
 CLI_KEYS = ("preset", "out_dir")
@@ -181,9 +181,11 @@ def load_settings(config_dir: Path, argv: Sequence[str], algo_names: Sequence[st
     for key in ("meta_trials", "mmer_window", "diagnostics_steps"):
         if key in data and data[key] < 1:
             raise ConfigError(f"{key} must be >= 1, got {data[key]}")
-    for key in ("match_params", "max_cells"):
-        if data.get(key) is not None and data[key] < 1:
-            raise ConfigError(f"{key} must be >= 1 (or null), got {data[key]}")
+    if data.get("match_params") is not None and data["match_params"] < 1:
+        raise ConfigError(f"match_params must be >= 1 (or null), got {data['match_params']}")
+    if data.get("max_cells") is not None and data["max_cells"] < 0:
+        raise ConfigError(f"max_cells must be >= 0 (0: only write the report; null: every cell), "
+                          f"got {data['max_cells']}")
     models = list(dict.fromkeys(data["models"]))
     added = tuple(b for b in BASELINES if b not in models)
     data.update(models=tuple(models + list(added)), algos=tuple(dict.fromkeys(data["algos"])),

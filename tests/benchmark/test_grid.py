@@ -160,8 +160,15 @@ def test_max_cells_stops_early_and_the_rest_follow(tmp_path):
     _, table, train, lines = _grid(tmp_path, "max_cells=2")
     assert train.calls == ["s5", "gru"] and "3 left for later" in lines[0]
     assert [r["status"] for r in table] == ["ok", "ok", "pending", "pending", "pending"]
+    # max_cells=0 runs nothing and rewrites the report of what is there
+    (tmp_path / "results.md").unlink()
+    _, table, train, lines = _grid(tmp_path, "max_cells=0")
+    assert train.calls == [] and "0 to run, 3 left for later" in lines[0] and (tmp_path / "results.md").exists()
+    assert [r["status"] for r in table] == ["ok", "ok", "pending", "pending", "pending"]
     _, _, train, lines = _grid(tmp_path)
     assert train.calls == ["lstm", "transformer", "identity"] and "2 done, 3 to run" in lines[0]
+    with pytest.raises(ConfigError, match="max_cells must be >= 0"):
+        _grid(tmp_path, "max_cells=-1")
 
 
 def test_a_changed_config_is_refused_before_anything_runs(tmp_path):
