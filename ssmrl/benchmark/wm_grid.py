@@ -22,6 +22,13 @@ evaluation chunk: B x K imagined steps per second, the context's observation inc
 freshly initialised, ``train_throughput`` on zero batches [T, speed_batch] and ``imagine_throughput`` at K = T for
 each T in ``speed_lengths``; a failure at one T (e.g. out of memory) is recorded there, not raised.
 
+**References** (one per task, no learning: ``ssmrl.wm_bench.references``): on the same held-out episodes and
+context as the task's cells, "mean frame" predicts every imagined frame as the per-pixel mean of all frames of the
+task's training episodes, "last frame" as the episode's last context frame; computed after the cells (from the
+episodes in memory, or regenerated from the seed: no training), in ``<out_dir>/wm/<task>/``: ``references.npz``
+(<name>_mse [K], <name>_marked_<marker> [K]) and ``references.json`` (settings, context, summaries). Redone when
+missing or of other settings. Their held-out frames are checked against the finished cells' ``strip.npz``.
+
 **Order and caching.** Model-major (every task of a model, then its sweep): a model's world model is built and
 compiled once per observation / action spaces and reused by its cells (same shapes: no recompiling); caches are
 cleared between models. The episodes of the tasks stay in memory between models while they total at most
@@ -53,7 +60,15 @@ import numpy as np
 from ssmrl.benchmark.report import count_text, slug
 from ssmrl.benchmark.settings import apply_xla_flags
 from ssmrl.benchmark.sizing import stack_param_count, tree_param_count
-from ssmrl.benchmark.wm_report import CURVES_FILE, ROW_FILE, SPEED_FILE, STRIP_FILE, write_wm_report
+from ssmrl.benchmark.wm_report import (
+    CURVES_FILE,
+    REFERENCE_CURVES_FILE,
+    REFERENCE_FILE,
+    ROW_FILE,
+    SPEED_FILE,
+    STRIP_FILE,
+    write_wm_report,
+)
 from ssmrl.benchmark.wm_settings import ModelSpec, WMSettings, load_wm_settings, model_specs
 from ssmrl.config import ConfigError
 from ssmrl.dreamer.replay import ReplayBatch
@@ -68,6 +83,7 @@ from ssmrl.wm_bench.offline import (
     train_throughput,
 )
 from ssmrl.wm_bench.openloop import evaluate, imagine_throughput, make_rollout
+from ssmrl.wm_bench.references import LABELS, evaluate_references, mean_frame
 from ssmrl.wm_bench.report import strip_columns, table_row
 
 WM_DIR = "wm"
@@ -129,6 +145,14 @@ def cell_describe(settings: WMSettings, task: str, spec: ModelSpec) -> dict:
             "train_episodes": settings.train_episodes, "eval_episodes": settings.eval_episodes,
             "train_steps": settings.train_steps, "context": settings.context, "eval_chunk": settings.eval_chunk,
             "strip_frames": settings.strip_frames, "seed": settings.seed, "jax_config": settings.jax_config}
+
+
+def reference_describe(settings: WMSettings, task: str, scale: float) -> dict:
+    """Everything a task's references depend on (the data and the context; ``scale``: the frames' image_scale)."""
+    return {"task": task, "task_kwargs": settings.task_kwargs.get(task) or {},
+            "train_episodes": settings.train_episodes, "eval_episodes": settings.eval_episodes,
+            "context": settings.context, "seed": settings.seed, "jax_config": settings.jax_config,
+            "image_scale": scale}
 
 
 def speed_describe(settings: WMSettings, unit: SpeedUnit) -> dict:
@@ -320,6 +344,48 @@ def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSett
     return record
 
 
+def run_references(task: str, cells: Sequence[WMCell], train: Any, test: Any, settings: WMSettings) -> dict:
+    """A task's reference predictors (module docstring) on ``test`` with the mean frame of ``train``; writes
+    ``references.npz`` and, last, ``references.json`` in the task's folder (the parent of its cells' folders);
+    returns the record (+ "mismatch": the finished cells whose strip or context differ from these episodes)."""
+    scale = cells[0].spec.offline.image_scale
+    results = evaluate_references(test, mean_frame(train.obs, scale), scale, context=settings.context)
+    length = test.is_first.shape[0]
+    horizon = next(iter(results.values())).mse.shape[0]
+    context = length - horizon
+    marker = next(iter(next(iter(results.values())).marked), "")
+    folder = cells[0].dir.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / REFERENCE_CURVES_FILE, **{f"{name}_mse": r.mse for name, r in results.items()},
+             **{f"{name}_marked_{m}": v for name, r in results.items() for m, v in r.marked.items()})
+    record = {"spec": reference_describe(settings, task, scale), "status": "ok", "task": task, "context": context,
+              "horizon": horizon, "marker": marker, "summary": {name: r.summary for name, r in results.items()}}
+    write_json(folder / REFERENCE_FILE, record)
+    obs = np.asarray(test.obs)
+    mismatch = []
+    for cell in cells:
+        row = read_json(cell.dir / ROW_FILE)
+        if row.get("status") != "ok":
+            continue
+        try:
+            with np.load(cell.dir / STRIP_FILE) as strip:
+                same = np.array_equal(obs[strip["steps"], 0], strip["truth"])
+        except (OSError, ValueError, KeyError, IndexError):
+            same = False
+        if not same or (row.get("row") or {}).get("context") != context:
+            mismatch.append(cell.model)
+    return {**record, "mismatch": mismatch}
+
+
+def reference_line(record: dict) -> str:
+    marker = record["marker"]
+    parts = [f"{LABELS[name]} mse {_f(s['mse'])}" + (f" ({marker} {_f(s.get(f'mse_{marker}'))})" if marker else "")
+             for name, s in record["summary"].items()]
+    warn = (f" [held-out frames or context differ from the cells of {', '.join(record['mismatch'])}: regenerated "
+            "episodes are not theirs]") if record["mismatch"] else ""
+    return f"references {record['task']} (C={record['context']}, K={record['horizon']}): " + ", ".join(parts) + warn
+
+
 def run_speed(unit: SpeedUnit, built: Built, obs_space: Any, settings: WMSettings) -> dict:
     """The model's throughput sweep (module docstring); writes and returns its speed.json record."""
     offline, batch = built.offline, speed_batch(settings, unit.spec)
@@ -402,6 +468,18 @@ def run_wm_grid(settings: WMSettings, cells: Sequence[WMCell], speeds: Sequence[
         f" {len(todo)} to run" + (f", {later} left for later (max_cells={settings.max_cells})" if later else "")
         + f" -> {settings.out_dir}")
     datasets: dict[str, tuple] = {}
+
+    def episodes_of(task: str) -> tuple:
+        """(training, held-out) episodes of the task, kept while they fit in ``data_cache_mb``."""
+        if task not in datasets:
+            key = task_key(settings.seed, task)
+            episodes = (data[task].generate(jax.random.fold_in(key, 0), settings.train_episodes),
+                        data[task].generate(jax.random.fold_in(key, 1), settings.eval_episodes))
+            if _megabytes([*datasets.values(), episodes]) > settings.data_cache_mb:
+                datasets.clear()  # over the budget: only this task's episodes stay
+            datasets[task] = episodes
+        return datasets[task]
+
     cache: dict = {}
     model = None
     for i, unit in enumerate(todo, 1):
@@ -413,16 +491,15 @@ def run_wm_grid(settings: WMSettings, cells: Sequence[WMCell], speeds: Sequence[
         if isinstance(unit, SpeedUnit):
             say(speed_line(i, len(todo), unit, run_speed(unit, built, task_data.obs_space, settings)))
             continue
-        if unit.task not in datasets:
-            key = task_key(settings.seed, unit.task)
-            episodes = (task_data.generate(jax.random.fold_in(key, 0), settings.train_episodes),
-                        task_data.generate(jax.random.fold_in(key, 1), settings.eval_episodes))
-            if _megabytes([*datasets.values(), episodes]) > settings.data_cache_mb:
-                datasets.clear()  # over the budget: only this task's episodes stay
-            datasets[unit.task] = episodes
-        record = run_cell(unit, built, *datasets[unit.task], settings)
+        record = run_cell(unit, built, *episodes_of(unit.task), settings)
         say(cell_line(i, len(todo), unit, record["row"]))
         write_wm_report(settings, cells, speeds, plots=False)
+    for task in settings.tasks:  # the references: from the episodes in memory, else regenerated (no training)
+        ours = [c for c in cells if c.task == task]
+        spec = reference_describe(settings, task, ours[0].spec.offline.image_scale)
+        saved = read_json(ours[0].dir.parent / REFERENCE_FILE)
+        if saved.get("status") != "ok" or saved.get("spec") != json.loads(json.dumps(spec)):
+            say(reference_line(run_references(task, ours, *episodes_of(task), settings)))
     rows = write_wm_report(settings, cells, speeds)
     say(f"results: {settings.out_dir / 'wm_results.md'} (and wm_results.csv, wm_mse_*.png, wm_strip_*.png"
         + (", wm_speed.png)" if speeds else ")"))

@@ -1,11 +1,14 @@
 """The world-model grid's report, from the files its cells and sweeps left (``ssmrl.benchmark.wm_grid``):
 
-* ``wm_results.csv``: one row per finished cell (``ssmrl.wm_bench.report.table_row`` plus the grid's columns);
+* ``wm_results.csv``: one row per finished cell (``ssmrl.wm_bench.report.table_row`` plus the grid's columns, then
+  the task's references: ``ref_<name>_mse`` and ``ref_<name>_marked_mse``, name ``mean_frame`` / ``last_frame``);
   ``wm_speed.csv``: one row per model and sweep length T;
-* ``wm_results.md``: tables tasks x models of the MSE over all imagined frames, the MSE on the task's marked frames,
-  the reward accuracy (tasks with rewards: CueReward), training steps/s, imagination steps/s and XLA's planned
-  memory of a training step; then the sweep (models x T);
-* ``wm_mse_<task>.png``: MSE vs imagination horizon, one line per model (dashed: over the marked frames);
+* ``wm_results.md``: tables tasks x models of the MSE over all imagined frames, the MSE on the task's marked frames
+  (both followed by the two reference predictors of ``ssmrl.wm_bench.references``, "mean frame" and "last frame",
+  from each task's ``references.json``), the reward accuracy (tasks with rewards: CueReward), training steps/s,
+  imagination steps/s and XLA's planned memory of a training step; then the sweep (models x T);
+* ``wm_mse_<task>.png``: MSE vs imagination horizon, one line per model (dashed: over the marked frames), the
+  references' curves over all imagined frames as dashed grey lines;
   ``wm_strip_<task>.png``: the true frames of the first held-out episode above, each model's imagination below;
   ``wm_speed.png``: training steps/s, imagination steps/s and planned MB against T, one line per model.
 
@@ -23,9 +26,14 @@ from typing import Any
 import numpy as np
 
 from ssmrl.benchmark.report import count_text, slug
+from ssmrl.wm_bench.references import LABELS, REFERENCES
 from ssmrl.wm_bench.report import plot_frame_rows, plot_mse_curves, write_rows
 
 ROW_FILE, CURVES_FILE, STRIP_FILE, SPEED_FILE = "row.json", "curves.npz", "strip.npz", "speed.json"
+# a task's reference predictors, in its folder <out_dir>/wm/<task>/ (next to its models' cell folders)
+REFERENCE_FILE, REFERENCE_CURVES_FILE = "references.json", "references.npz"
+# the tables that get the references' columns (their value: the key of the references' summary)
+REFERENCE_TABLES = ("mse", "marked_mse")
 # (column, title, number format) of the tables tasks x models in wm_results.md
 TABLES = (
     ("mse", "MSE of the imagined frames (per pixel, frames in [0, 1]; mean over all imagined frames)", ".4f"),
@@ -62,20 +70,46 @@ def cell_rows(cells: Sequence[Any]) -> list[dict]:
     return out
 
 
+def reference_records(cells: Sequence[Any]) -> dict[str, dict]:
+    """The tasks' finished references (``references.json`` in the folder of each task's cells): {task: {"context",
+    "horizon", "marker", "summary": {name: {"mse", "mse_<marker>"}}, ...}}."""
+    out = {}
+    for cell in cells:
+        if cell.task not in out:
+            record = _read(Path(cell.dir).parent / REFERENCE_FILE)
+            if record:
+                out[cell.task] = record
+    return out
+
+
+def reference_columns(record: dict) -> dict[str, float]:
+    """A task's references as the csv's columns: ``ref_<name>_mse`` and ``ref_<name>_marked_mse`` (NaN: no
+    marker)."""
+    summary, marker = record.get("summary") or {}, record.get("marker") or ""
+    out = {}
+    for name in REFERENCES:
+        values = summary.get(name) or {}
+        out[f"ref_{name}_mse"] = values.get("mse", math.nan)
+        out[f"ref_{name}_marked_mse"] = values.get(f"mse_{marker}", math.nan) if marker else math.nan
+    return out
+
+
 def speed_records(speeds: Sequence[Any]) -> list[dict]:
     """The finished sweeps' records ({model, points: [{T, B, train_steps_per_s, ...}]})."""
     return [r for r in (_read(s.dir / SPEED_FILE) for s in speeds) if r]
 
 
 def markdown(rows: Sequence[dict], speeds: Sequence[dict], models: Sequence[str], tasks: Sequence[str],
-             title: str, notes: Sequence[str] = ()) -> str:
+             title: str, notes: Sequence[str] = (), references: dict[str, dict] | None = None) -> str:
     """The tables of :data:`TABLES` (rows tasks, columns models; a table appears when any cell has its column;
     the marked-frames and reward tables keep only the tasks that have them), then the sweep (rows models,
-    columns T: "train / imagine steps/s, planned MB")."""
+    columns T: "train / imagine steps/s, planned MB"). With ``references`` ({task: record of
+    :func:`reference_records`}), the two MSE tables end with a column per reference predictor ("mean frame",
+    "last frame"; "-" for a task without one)."""
     by = {(r["task"], r["model"]): r for r in rows}
+    references = references or {}
     params = {m: next((r["wm_params"] for r in rows if r["model"] == m and "wm_params" in r), None) for m in models}
-    header = "| task | " + " | ".join(f"{m} ({count_text(params[m])})" if params[m] else m for m in models) + " |"
-    rule = "|---" * (len(models) + 1) + "|"
+    names = [f"{m} ({count_text(params[m])})" if params[m] else m for m in models]
     lines = [f"# {title}", ""] + [f"- {n}" for n in notes] + [""]
     for column, text, fmt in TABLES:
         present = [t for t in tasks if any(column in by.get((t, m), {}) for m in models)]
@@ -83,12 +117,17 @@ def markdown(rows: Sequence[dict], speeds: Sequence[dict], models: Sequence[str]
             present = [t for t in present if any(by.get((t, m), {}).get("marker") for m in models)]
         if not present:
             continue
-        lines += [f"## {text}", "", header, rule]
+        refs = list(REFERENCES) if references and column in REFERENCE_TABLES else []
+        heads = names + [LABELS[name] for name in refs]
+        lines += [f"## {text}", "", "| task | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
         for task in present:
             marker = next((by[(task, m)].get("marker") for m in models if (task, m) in by), "")
             label = f"{task} ({marker})" if column == "marked_mse" and marker else task
-            lines.append(f"| {label} | " + " | ".join(_cell(by.get((task, m), {}).get(column), fmt)
-                                                      for m in models) + " |")
+            key = f"mse_{marker}" if column == "marked_mse" else "mse"
+            summary = (references.get(task) or {}).get("summary") or {}
+            values = [by.get((task, m), {}).get(column) for m in models]
+            values += [(summary.get(name) or {}).get(key) for name in refs]
+            lines.append(f"| {label} | " + " | ".join(_cell(v, fmt) for v in values) + " |")
         lines.append("")
     if speeds:
         lengths = sorted({p["T"] for r in speeds for p in r["points"]})
@@ -155,7 +194,8 @@ def _load(path: Path) -> dict:
 
 
 def plot_task(task: str, cells: Sequence[Any], out_dir: Path) -> None:
-    """``wm_mse_<task>.png`` and ``wm_strip_<task>.png`` from the task's finished cells (none: no files)."""
+    """``wm_mse_<task>.png`` (with the task's references, if computed) and ``wm_strip_<task>.png`` from the task's
+    finished cells (none: no files)."""
     curves, marked, preds, truth, steps, context = {}, {}, {}, None, None, None
     for cell in cells:
         record = _read(cell.dir / ROW_FILE)
@@ -170,9 +210,13 @@ def plot_task(task: str, cells: Sequence[Any], out_dir: Path) -> None:
         if "pred" in strip:
             preds[cell.model], truth, steps = strip["pred"], strip["truth"], strip["steps"]
         context = record["row"].get("context")
+    references = {}
+    if cells and _read(Path(cells[0].dir).parent / REFERENCE_FILE):
+        arrays = _load(Path(cells[0].dir).parent / REFERENCE_CURVES_FILE)
+        references = {LABELS[name]: arrays[f"{name}_mse"] for name in REFERENCES if f"{name}_mse" in arrays}
     if curves:
         plot_mse_curves(curves, out_dir / f"wm_mse_{slug(task)}.png", f"{task}: open-loop MSE", marked or None,
-                        context)
+                        context, references=references or None)
     if preds:
         plot_frame_rows({"truth": truth, **preds}, steps, out_dir / f"wm_strip_{slug(task)}.png",
                         f"{task}: truth (top) and imagination after {context} observed steps")
@@ -183,8 +227,9 @@ def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], 
     PNGs too); returns the cell rows."""
     out = Path(settings.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows, records = cell_rows(cells), speed_records(speeds)
-    write_rows(rows, out / "wm_results.csv")
+    rows, records, references = cell_rows(cells), speed_records(speeds), reference_records(cells)
+    write_rows([{**row, **reference_columns(references[row["task"]])} if row["task"] in references else row
+                for row in rows], out / "wm_results.csv")
     if records:
         write_rows([{"model": r["model"], **p} for r in records for p in r["points"]], out / "wm_speed.csv")
     notes = [settings.description] if settings.description else []
@@ -195,11 +240,15 @@ def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], 
               "observed (" + ("each task's own: the memory test is left to imagination" if settings.context is None
                               else f"{settings.context} steps") + "), the rest imagined with the true actions",
               "marked frames: revisited (Revisit), recalled (Teleport), changed (ChangeWorld); CueReward is judged "
-              "on the reward",
-              "throughput on this machine's backend; planned memory is XLA's buffer plan of the compiled step"]
+              "on the reward"]
+    if references:
+        notes.append("references (no learning; the same held-out episodes, context and frames): \"mean frame\" "
+                     "predicts every imagined frame as the per-pixel mean of the task's training episodes' frames "
+                     "(all steps), \"last frame\" as the episode's own last context frame C-1 (copy-last)")
+    notes += ["throughput on this machine's backend; planned memory is XLA's buffer plan of the compiled step"]
     title = f"World-model backbones: {settings.preset}"
     (out / "wm_results.md").write_text(markdown(rows, records, list(settings.models), list(settings.tasks), title,
-                                                notes))
+                                                notes, references))
     if plots:
         for task in settings.tasks:
             plot_task(task, [c for c in cells if c.task == task], out)

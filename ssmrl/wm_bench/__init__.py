@@ -3,7 +3,8 @@ Deng, Park and Ahn, NeurIPS 2023): the world model trained offline on fixed epis
 
 Modules: ``offline`` (jitted init / train_step on minibatches of sequences, ``fit``, training throughput and
 planned memory), ``openloop`` (observe a context, imagine the rest with the true actions; MSE vs horizon, on the
-marked frames, reward prediction, imagination throughput) and ``report`` (table rows, MSE-curve and image-strip
+marked frames, reward prediction, imagination throughput), ``references`` (the "mean frame" and "last frame"
+predictors, no learning, scored as the world models) and ``report`` (table rows, MSE-curve and image-strip
 PNGs). ``ssmrl`` never imports ``envs``: the caller makes the data and passes the spaces. One (model, task) cell::
 
     env, env_params = envs.wm_memory.make_task("RevisitEasy")

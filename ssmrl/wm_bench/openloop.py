@@ -19,6 +19,8 @@ For episodes [T, N, ...] (fields of ``envs.wm_memory.WMEpisodes``) and a context
   rewarded steps, false-alarm rate at the others, their balanced accuracy, and the per-episode accuracy of the
   reward's timing (the step of the largest predicted reward is the first truly rewarded one).
 * :func:`imagine_throughput`: imagined steps per second (B x K) of the jitted rollout against K.
+* reference predictors without learning (mean frame, last context frame), scored on the same frames by
+  :func:`error_curves`: ``ssmrl.wm_bench.references``.
 
 The rollout samples with one key per call for the whole batch, so results depend on the key and on ``chunk``.
 """
@@ -108,6 +110,20 @@ def mse_curve(errors: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     total = np.where(mask, errors, 0.0).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def error_curves(errors: np.ndarray, markers: dict, context: int) -> tuple[np.ndarray, dict, dict]:
+    """The scores of per-frame errors float [K, N] (frame ``C + k - 1`` of episode n at [k - 1, n], C =
+    ``context``) of episodes with ``markers`` ({name: int [N]}, T = C + K) -> (mse float64 [K] (:func:`mse_curve`),
+    marked {name: float64 [K]} (the curves over :func:`marker_frames`' flagged frames), summary {``mse``: the mean
+    over all K x N frames, ``mse_<name>``: over the flagged ones (NaN where none is)})."""
+    errors = np.asarray(errors)
+    flagged = {name: m[context:] for name, m in marker_frames(markers, context + errors.shape[0]).items()}
+    marked = {name: mse_curve(errors, m) for name, m in flagged.items()}
+    summary = {"mse": float(errors.mean())}
+    for name, m in flagged.items():
+        summary[f"mse_{name}"] = float(errors[m].mean()) if m.any() else float("nan")
+    return mse_curve(errors), marked, summary
 
 
 def marker_frames(markers: dict, length: int) -> dict[str, np.ndarray]:
@@ -225,17 +241,13 @@ def evaluate(world_model: WorldModel, params: Any, episodes: Any, key: Array, co
             s = min(keep, part.stop - part.start)
             pred_kept = np.asarray(im.frames[:, :s], np.float32)
     errors, reward_pred = np.concatenate(errors, axis=1), np.concatenate(rewards, axis=1)
-    flagged = {name: m[context:] for name, m in marker_frames(markers, length).items()}
-    marked = {name: mse_curve(errors, m) for name, m in flagged.items()}
-    summary = {"mse": float(errors.mean())}
-    for name, m in flagged.items():
-        summary[f"mse_{name}"] = float(errors[m].mean()) if m.any() else float("nan")
+    mse, marked, summary = error_curves(errors, markers, context)
     reward_true = np.asarray(episodes.reward[context:], np.float32)
     if np.any(reward_true != 0):
         summary.update(reward_metrics(reward_pred, reward_true))
     s = pred_kept.shape[1]
     return OpenLoopResult(
-        context=context, horizon=length - context, errors=errors, mse=mse_curve(errors), marked=marked,
+        context=context, horizon=length - context, errors=errors, mse=mse, marked=marked,
         summary=summary, truth=np.asarray(episodes.obs[context:, :s]), pred=pred_kept,
         context_frames=np.asarray(episodes.obs[:context, :s]), reward_true=reward_true[:, :s],
         reward_pred=reward_pred[:, :s])

@@ -74,10 +74,12 @@ def _pyplot():
 
 
 def plot_mse_curves(curves: dict[str, np.ndarray], path: str | Path, title: str = "",
-                    marked: dict[str, np.ndarray] | None = None, context: int | None = None) -> Path:
+                    marked: dict[str, np.ndarray] | None = None, context: int | None = None,
+                    references: dict[str, np.ndarray] | None = None) -> Path:
     """MSE vs horizon k = 1 .. K, one solid line per model (``curves``: {model: float [K]}); ``marked``
-    ({model: float [K]}, e.g. the curve over revisited frames) adds a dashed line per model in the same colour.
-    ``context`` goes into the x label. Saves a PNG -> the path."""
+    ({model: float [K]}, e.g. the curve over revisited frames) adds a dashed line per model in the same colour;
+    ``references`` ({label: float [K]}, e.g. ``references.py``'s predictors) a dashed grey line each (darker to
+    lighter grey in their order). ``context`` goes into the x label. Saves a PNG -> the path."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     for i, (model, curve) in enumerate(curves.items()):
@@ -86,6 +88,9 @@ def plot_mse_curves(curves: dict[str, np.ndarray], path: str | Path, title: str 
         if marked and model in marked:
             ax.plot(np.arange(1, len(marked[model]) + 1), marked[model], color=colour, linestyle="--",
                     label=f"{model} (marked frames)")
+    for i, (label, curve) in enumerate((references or {}).items()):
+        ax.plot(np.arange(1, len(curve) + 1), curve, color=str(0.25 + 0.3 * (i % 2)), linestyle="--",
+                linewidth=1.2, label=f"{label} (reference)")
     ax.set_xlabel("imagination horizon k" + (f" (after {context} context steps)" if context else ""))
     ax.set_ylabel("MSE per pixel, images in [0, 1]")
     ax.set_title(title)

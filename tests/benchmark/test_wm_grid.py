@@ -4,7 +4,9 @@
   (variants, per-core options), one-line errors naming the valid values; the preset kind the script dispatches on;
 * planning with a stand-in data factory (model-major cells, unknown task, windows longer than the episodes);
 * resuming: a finished unit's file is "done", another setting is an error naming the key;
-* the report's tables from hand-written rows;
+* the report's tables from hand-written rows, with the reference predictors' columns;
+* the references of finished cells computed from regenerated episodes without training anything (a stand-in data
+  factory), written once, in the csv, the tables and the MSE plot; a cell whose strip shows other frames is named;
 * ``train_timed`` takes the same steps as ``offline.fit`` (two compiles of a tiny world model, unoptimised);
 * through the script: a bad model or task name exits 2 with one line; the smoke preset end to end, stopped after
   three units and resumed without redoing them (slow: the smoke grid compiles 4 world models).
@@ -16,13 +18,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ssmrl.benchmark.wm_grid import TaskData, plan, train_timed, unit_status
+from ssmrl.benchmark.wm_grid import TaskData, cell_describe, plan, run_wm_grid, train_timed, unit_status
 from ssmrl.benchmark.wm_report import markdown
 from ssmrl.benchmark.wm_settings import WORLD_MODEL, load_wm_settings, model_specs, preset_kind
 from ssmrl.config import ConfigError
@@ -146,6 +149,75 @@ def test_markdown_tables_are_tasks_by_models():
     assert by_title["Throughput vs T"] == ["| model | T=16 | T=64 |", "| s5 | 400 / 20.0k, 11 MB | error |"]
 
 
+def test_markdown_reference_columns_in_the_mse_tables_only():
+    rows = [{"task": "RevisitEasy", "model": "s5", "mse": 0.05, "marker": "revisited", "marked_mse": 0.06,
+             "train_steps_per_s": 100.0},
+            {"task": "CueRewardEasy", "model": "s5", "mse": 0.02, "marker": "", "reward_accuracy": 0.5}]
+    references = {"RevisitEasy": {"marker": "revisited", "summary": {
+        "mean_frame": {"mse": 0.07, "mse_revisited": 0.08}, "last_frame": {"mse": 0.03, "mse_revisited": 0.04}}}}
+    text = markdown(rows, [], ["s5"], ["RevisitEasy", "CueRewardEasy"], "t", references=references)
+    tables = {block.splitlines()[0].split(" (")[0].split(":")[0]: [r for r in block.splitlines() if r.startswith("| ")]
+              for block in text.split("## ")[1:]}
+    assert tables["MSE of the imagined frames"] == ["| task | s5 | mean frame | last frame |",
+                                                   "| RevisitEasy | 0.0500 | 0.0700 | 0.0300 |",
+                                                   "| CueRewardEasy | 0.0200 | - | - |"]  # no references there
+    assert tables["MSE on the marked frames"][1:] == ["| RevisitEasy (revisited) | 0.0600 | 0.0800 | 0.0400 |"]
+    assert tables["Reward prediction over the imagined steps"][0] == "| task | s5 |"
+    assert tables["Training"][0] == "| task | s5 |"
+
+
+def revisit_data(task, **kwargs):
+    """A stand-in factory: 8-step episodes of random frames made from the key, revisit_step 4 or 5 (context 6)."""
+    def generate(key, num):
+        obs = np.asarray(jax.random.randint(key, (8, num, 32, 32, 3), 0, 256)).astype(np.uint8)
+        first = np.repeat((np.arange(8) == 0)[:, None], num, 1)
+        return SimpleNamespace(obs=obs, action=np.zeros((8, num), np.int32), reward=np.zeros((8, num), np.float32),
+                               is_first=first, markers={"revisit_step": 4 + np.arange(num) % 2})
+    return TaskData(Box(0, 255, (32, 32, 3), jnp.uint8), Discrete(5), 8, generate)
+
+
+def test_references_of_finished_cells_without_training(tmp_path):
+    s = settings(tmp_path, "models=[s5,gru]", "tasks=[RevisitEasy]", "offline.seq_len=0", "train_episodes=6",
+                 "eval_episodes=3")
+    cells, _, data = plan(s, CONFIGS, revisit_data)
+    # the held-out episodes the grid regenerates: task key's fold_in 1 (wm_grid's docstring)
+    from ssmrl.benchmark.wm_grid import task_key
+
+    test = data["RevisitEasy"].generate(jax.random.fold_in(task_key(0, "RevisitEasy"), 1), 3)
+    for cell, offset in zip(cells, (0, 1), strict=True):  # s5's strip: the true frames; gru's: others
+        cell.dir.mkdir(parents=True)
+        (cell.dir / "row.json").write_text(json.dumps({"spec": cell_describe(s, cell.task, cell.spec), "status": "ok",
+                                                       "row": {"context": 6, "mse": 0.1, "marker": "revisited",
+                                                               "marked_mse": 0.1, "wm_params": 1000}}))
+        np.savez(cell.dir / "curves.npz", mse=np.array([0.1, 0.1]), marked_revisited=np.array([0.1, 0.1]))
+        np.savez(cell.dir / "strip.npz", steps=np.array([6, 7]), truth=test.obs[6:, 0] + np.uint8(offset),
+                 pred=test.obs[6:, 0])
+    said = []
+    run_wm_grid(s, cells, [], data, say=said.append)
+    assert said[0].startswith("plan: 2 cells (2 models x 1 tasks): 2 done, 0 to run"), said
+    assert said[1].startswith("references RevisitEasy (C=6, K=2): mean frame mse ") and len(said) == 3, said
+    assert said[1].endswith("[held-out frames or context differ from the cells of gru: regenerated episodes are "
+                            "not theirs]"), said[1]
+    record = json.loads((tmp_path / "wm" / "RevisitEasy" / "references.json").read_text())
+    # last frame: every imagined frame is frame 5 of its episode; uniform random bytes: E (a - b)^2 / 255^2 ~ 1/6
+    frames = test.obs.astype(np.float32) / 255
+    last = np.mean((frames[6:] - frames[5]) ** 2)
+    assert record["summary"]["last_frame"]["mse"] == pytest.approx(last, rel=1e-5)
+    assert record["summary"]["mean_frame"]["mse"] == pytest.approx(1 / 12, rel=0.1)  # the mean ~ 0.5: variance
+    with open(tmp_path / "wm_results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["ref_last_frame_mse"]) for r in rows] == [pytest.approx(last, rel=1e-5)] * 2
+    assert float(rows[0]["ref_mean_frame_marked_mse"]) == pytest.approx(
+        record["summary"]["mean_frame"]["mse_revisited"])
+    table = (tmp_path / "wm_results.md").read_text()
+    assert "| task | s5 (1000) | gru (1000) | mean frame | last frame |" in table
+    assert (tmp_path / "wm_mse_RevisitEasy.png").stat().st_size > 0
+    stamp = (tmp_path / "wm" / "RevisitEasy" / "references.json").stat().st_mtime_ns
+    again = []
+    run_wm_grid(s, cells, [], data, say=again.append)  # done: nothing computed again
+    assert len(again) == 2 and (tmp_path / "wm" / "RevisitEasy" / "references.json").stat().st_mtime_ns == stamp
+
+
 def test_train_timed_takes_the_steps_of_fit():
     """The same 3 steps (keys ``split(key, 3)``) through ``fit``'s scan and through ``train_timed``'s loop: equal
     metrics and parameters (up to float reassociation between the two compiled programs)."""
@@ -243,7 +315,9 @@ def test_smoke_preset_end_to_end_and_resume(tmp_path):
         assert list(strip["steps"]) == [17, 20, 23, 25, 28, 31]  # 17 + round(linspace(0, 14, 6))
     table = [line for line in (out / "wm_results.md").read_text().splitlines() if line.startswith("| ")]
     assert table[0].startswith("| task | s4 (") and all(f"| {m} (" in table[0] for m in MODELS[1:]), table[0]
-    assert table[1].startswith("| RevisitEasy | ") and table[1].count("|") == 2 + len(MODELS), table[1]
+    assert table[0].endswith(" | mean frame | last frame |"), table[0]  # the references' columns
+    assert table[1].startswith("| RevisitEasy | ") and table[1].count("|") == 4 + len(MODELS), table[1]
+    assert float(rows[0]["ref_mean_frame_mse"]) > 0 and float(rows[0]["ref_last_frame_marked_mse"]) > 0
     with open(out / "wm_speed.csv", newline="") as f:
         speed = list(csv.DictReader(f))
     assert [(r["model"], r["T"]) for r in speed] == [(m, "16") for m in MODELS]

@@ -183,7 +183,8 @@ def test_report_rows_and_pngs(tmp_path):
     np.testing.assert_array_equal(strip_columns(5), np.arange(5))
     np.testing.assert_array_equal(strip_columns(100), 11 * np.arange(10))  # linspace(0, 99, 10)
     curves = plot_mse_curves({"gru": result.mse, "s5": result.mse / 2}, tmp_path / "mse.png", "RevisitEasy",
-                             marked={"gru": result.marked["revisited"]}, context=result.context)
+                             marked={"gru": result.marked["revisited"]}, context=result.context,
+                             references={"mean frame": result.mse * 3, "last frame": result.mse * 2})
     strip = plot_strip(result.truth[:, 0], {"gru": result.pred[:, 0], "s5": result.pred[:, 0]},
                        tmp_path / "strip.png", context=result.context)
     for path in (curves, strip):

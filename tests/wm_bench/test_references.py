@@ -1,0 +1,94 @@
+"""The reference predictors of the open-loop evaluation (``ssmrl.wm_bench.references``), by hand:
+
+* ``mean_frame``: the per-pixel mean over all steps and episodes, obs / scale;
+* on two episodes of T = 4 one-pixel frames with context C = 2: the "mean frame" and "last frame" predictions,
+  their per-frame errors, MSE-vs-horizon curves, means over all imagined frames and over the marked frames;
+* the references read only the context: frames after C changed -> the same predictions, other (hand) MSEs; the
+  last context frame changed -> another "last frame" prediction.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from ssmrl.wm_bench.references import REFERENCES, evaluate_references, mean_frame, reference_predictions
+
+SCALE = 10.0  # frames in [0, 1] are obs / 10
+C = 2
+
+
+def episodes(obs_by_episode, revisit_steps=(1, 2)):
+    """obs [T = 4, N = 2, 1, 1, 1] from two per-episode lists of pixel values; revisit markers: flagged frames
+    t > revisit_step: episode 0 at t = 2, 3, episode 1 at t = 3."""
+    obs = np.asarray(obs_by_episode, np.uint8).T[:, :, None, None, None]
+    return SimpleNamespace(obs=obs, markers={"revisit_step": np.asarray(revisit_steps)})
+
+
+# frames / 10: episode 0: 0.2, 0.4 | 0.6, 0.8; episode 1: 1.0, 1.0 | 0.0, 0.0 (context | imagined)
+DATA = [[2, 4, 6, 8], [10, 10, 0, 0]]
+MEAN = np.full((1, 1, 1), 0.5)
+
+
+def test_mean_frame_is_the_per_pixel_mean_over_steps_and_episodes():
+    # T = 2, N = 2 frames of 1 x 2 x 1 pixels: left pixel 0, 10, 5, 5 -> 20 / 4 / 10 = 0.5; right 2, 2, 2, 10
+    # -> 16 / 4 / 10 = 0.4.
+    obs = np.array([[[0, 2], [10, 2]], [[5, 2], [5, 10]]], np.uint8)[..., None].reshape(2, 2, 1, 2, 1)
+    np.testing.assert_allclose(mean_frame(obs, SCALE), [[[0.5], [0.4]]])
+    assert mean_frame(obs, SCALE).shape == (1, 2, 1)
+
+
+def test_references_by_hand():
+    out = evaluate_references(episodes(DATA), MEAN, SCALE, context=C)
+    assert set(out) == set(REFERENCES)
+    # mean frame: 0.5 everywhere. k = 1 (t = 2): (0.6 - 0.5)^2 = 0.01, (0 - 0.5)^2 = 0.25; k = 2 (t = 3):
+    # (0.8 - 0.5)^2 = 0.09, 0.25. Curve: (0.01 + 0.25) / 2 = 0.13, (0.09 + 0.25) / 2 = 0.17; all frames: 0.6 / 4
+    # = 0.15. Marked (episode 0 at k = 1, 2; episode 1 at k = 2): curve 0.01, 0.17; mean (0.01 + 0.09 + 0.25) / 3.
+    ref = out["mean_frame"]
+    np.testing.assert_allclose(ref.errors, [[0.01, 0.25], [0.09, 0.25]], rtol=1e-6)
+    np.testing.assert_allclose(ref.mse, [0.13, 0.17], rtol=1e-6)
+    np.testing.assert_allclose(ref.marked["revisited"], [0.01, 0.17], rtol=1e-6)
+    assert ref.summary["mse"] == pytest.approx(0.15, rel=1e-6)
+    assert ref.summary["mse_revisited"] == pytest.approx(0.35 / 3, rel=1e-6)
+    # last frame: episode 0 predicts its frame 1 (0.4), episode 1 its frame 1 (1.0). k = 1: (0.6 - 0.4)^2 = 0.04,
+    # (0 - 1)^2 = 1; k = 2: (0.8 - 0.4)^2 = 0.16, 1. Curve 0.52, 0.58; all frames 2.2 / 4 = 0.55; marked: curve
+    # 0.04, (0.16 + 1) / 2 = 0.58; mean (0.04 + 0.16 + 1) / 3 = 0.4.
+    ref = out["last_frame"]
+    np.testing.assert_allclose(ref.errors, [[0.04, 1.0], [0.16, 1.0]], rtol=1e-6)
+    np.testing.assert_allclose(ref.mse, [0.52, 0.58], rtol=1e-6)
+    np.testing.assert_allclose(ref.marked["revisited"], [0.04, 0.58], rtol=1e-6)
+    assert ref.summary["mse"] == pytest.approx(0.55, rel=1e-6)
+    assert ref.summary["mse_revisited"] == pytest.approx(0.4, rel=1e-6)
+    # The default context is openloop.default_context's (Revisit: max(revisit_step) + 1 = 3): K = 1, frame 3
+    # predicted by frame 2: (0.8 - 0.6)^2 = 0.04 and (0 - 0)^2 = 0.
+    default = evaluate_references(episodes(DATA), MEAN, SCALE)
+    np.testing.assert_allclose(default["last_frame"].errors, [[0.04, 0.0]], rtol=1e-6, atol=1e-12)
+
+
+def test_references_use_only_the_context():
+    frames = lambda data: np.asarray(data, np.float32).T[:, :, None, None, None] / SCALE
+    # frames after C replaced: episode 0 -> 0, 0; episode 1 -> 1.0, 1.0
+    later = [[2, 4, 0, 0], [10, 10, 10, 10]]
+    base, moved = reference_predictions(frames(DATA), C, MEAN), reference_predictions(frames(later), C, MEAN)
+    for name in REFERENCES:
+        np.testing.assert_array_equal(base[name], moved[name])
+        assert base[name].shape == (2, 2, 1, 1, 1)  # [K, N, H, W, C]
+    np.testing.assert_allclose(base["last_frame"][:, :, 0, 0, 0], [[0.4, 1.0], [0.4, 1.0]], rtol=1e-6)
+    out = evaluate_references(episodes(later), MEAN, SCALE, context=C)
+    # mean frame: every error (0.5)^2 = 0.25. last frame: episode 0 (0 - 0.4)^2 = 0.16 twice, episode 1 (1 - 1)^2 = 0:
+    # curve 0.08, 0.08; all frames 0.32 / 4 = 0.08; marked (0.16 + 0.16 + 0) / 3.
+    np.testing.assert_allclose(out["mean_frame"].mse, [0.25, 0.25], rtol=1e-6)
+    assert out["mean_frame"].summary["mse_revisited"] == pytest.approx(0.25, rel=1e-6)
+    np.testing.assert_allclose(out["last_frame"].mse, [0.08, 0.08], rtol=1e-6)
+    assert out["last_frame"].summary["mse"] == pytest.approx(0.08, rel=1e-6)
+    assert out["last_frame"].summary["mse_revisited"] == pytest.approx(0.32 / 3, rel=1e-6)
+    # the last context frame (t = C - 1 = 1) is what "last frame" copies; frame 0 is not read by either
+    seen = reference_predictions(frames([[2, 7, 6, 8], [10, 10, 0, 0]]), C, MEAN)
+    np.testing.assert_allclose(seen["last_frame"][:, 0, 0, 0, 0], [0.7, 0.7], rtol=1e-6)
+    first = reference_predictions(frames([[9, 4, 6, 8], [0, 10, 0, 0]]), C, MEAN)
+    for name in REFERENCES:
+        np.testing.assert_array_equal(first[name], base[name])
+    with pytest.raises(ValueError, match="context=4 must be in 1..3"):
+        reference_predictions(frames(DATA), 4, MEAN)
