@@ -53,6 +53,7 @@ class DreamerConfig(CollectConfig):
     image_scale: float = 1.0
     image_shift: float = 0.0
     reward_multiplier: float = 1.0
+    replay_episode_starts: bool = False
 
     @property
     def replayed_per_grad_step(self) -> int:

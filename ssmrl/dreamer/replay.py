@@ -188,11 +188,14 @@ def replay_num_windows(replay: Replay, length: int) -> Array:
     return jnp.sum(jnp.maximum(replay.count - length + 1, 0)).astype(jnp.int32)
 
 
-def replay_sample(key: Array, replay: Replay, batch: int, length: int) -> ReplayBatch:
+def replay_sample(key: Array, replay: Replay, batch: int, length: int, episode_starts: bool = False) -> ReplayBatch:
     """``batch`` sequences of ``length`` steps, drawn uniformly over all valid (environment, start) windows.
 
     A window is valid when its ``length`` steps are all written and lie in logical (time) order in one ring,
-    i.e. it never crosses the write head. Returns :class:`ReplayBatch` [length, batch, ...] with
+    i.e. it never crosses the write head. With ``episode_starts`` the draw is uniform over the valid windows that
+    begin on an episode's first step (stored ``is_first``), so the model sees every sampled episode from its start
+    (what a task with a cue at the start needs: a window started mid-episode cannot know the cue); while no such
+    window exists, over all valid windows. Returns :class:`ReplayBatch` [length, batch, ...] with
     ``is_first[0] = True`` and zero action / reward where is_first. Call only when
     ``replay_num_windows(replay, length) > 0`` (otherwise the content is arbitrary stored data). Raises
     ValueError if ``capacity // num_envs < length`` or ``batch`` / ``length`` < 1.
@@ -203,11 +206,23 @@ def replay_sample(key: Array, replay: Replay, batch: int, length: int) -> Replay
     if cap < length:
         raise ValueError(f"capacity // num_envs = {cap} must be >= length = {length}")
     windows = jnp.maximum(replay.count - length + 1, 0)  # [E]
+    oldest_all = (replay.pos - replay.count) % cap  # [E]
+    if episode_starts:
+        # start p (logical, 0 = oldest) of env e is valid when p < windows[e]; weight it by is_first there
+        logical = jnp.arange(cap)[None, :]
+        starts_first = replay.is_first[jnp.arange(windows.shape[0])[:, None], (oldest_all[:, None] + logical) % cap]
+        weight = ((logical < windows[:, None]) & starts_first).reshape(-1)  # [E * cap]
+        any_first = weight.any()
+        flat = jax.random.categorical(key, jnp.where(weight, 0.0, -jnp.inf), shape=(batch,))
+        key = jax.random.fold_in(key, 1)
     ends = jnp.cumsum(windows)
     u = jax.random.randint(key, (batch,), 0, jnp.maximum(ends[-1], 1))
     env = jnp.minimum(jnp.searchsorted(ends, u, side="right"), windows.shape[0] - 1)
     start_in_env = u - (ends[env] - windows[env])
-    oldest = (replay.pos[env] - replay.count[env]) % cap
+    if episode_starts:
+        env = jnp.where(any_first, flat // cap, env)
+        start_in_env = jnp.where(any_first, flat % cap, start_in_env)
+    oldest = oldest_all[env]
     index = (oldest[None, :] + start_in_env[None, :] + jnp.arange(length)[:, None]) % cap  # [L, B]
     take = lambda buf: buf[env[None, :], index]
     is_first = take(replay.is_first).at[0].set(True)

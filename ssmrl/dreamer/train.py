@@ -169,7 +169,7 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
 
     def grad_step(state: DreamerState, key: Array) -> tuple[DreamerState, dict[str, Array]]:
         key_sample, key_wm, key_imagine = jax.random.split(key, 3)
-        batch = replay_sample(key_sample, state.replay, algo.batch_size, algo.seq_len)
+        batch = replay_sample(key_sample, state.replay, algo.batch_size, algo.seq_len, algo.replay_episode_starts)
         wm_loss = lambda p: world_model_loss(key_wm, p, batch, model=world_model, dyn_scale=algo.dyn_scale,
                                              rep_scale=algo.rep_scale, free_bits=algo.free_bits)
         (_, aux), wm_grads = jax.value_and_grad(wm_loss, has_aux=True)(state.wm_params)

@@ -172,6 +172,29 @@ def test_sampling_is_uniform_over_env_and_start():
     np.testing.assert_array_equal(batch.is_first[:, seq], [1, 1, 0])
 
 
+def test_episode_starts_sampling_is_uniform_over_windows_that_start_an_episode():
+    # The replay of the test above: valid windows of 3 start at ids 0, 1, 10 (env 0) and 30 (env 1); of those, 0,
+    # 10 and 30 are episode starts (stored is_first) and 1 is a final observation. With episode_starts each of the
+    # three has probability 1/3 and 1 is never drawn.
+    data = _transitions(ids=[[0, 10, 20], [30, 31, 32]], is_first=[[1, 1, 1], [1, 0, 0]],
+                        action=[[1, 1, 1], [1, 1, 1]], reward=[[1.0] * 3, [1.0] * 3],
+                        terminated=[[1, 1, 0], [0, 0, 0]], truncated=[[0] * 3, [0] * 3],
+                        final_ids=[[1, 11, 0], [0, 0, 0]])
+    replay = add(init(16, 2, OBS, ACT), *data)
+    draw = jax.jit(replay_sample, static_argnums=(2, 3, 4))
+    batch = draw(jax.random.PRNGKey(2), replay, 6000, 3, True)
+    first = np.asarray(batch.obs[0, :, 0]).astype(int)
+    assert np.isin(first, [0, 10, 30]).all()
+    for s in (0, 10, 30):
+        assert abs(np.mean(first == s) - 1 / 3) < 0.025, s  # 4 standard deviations over 6000 draws
+    np.testing.assert_array_equal(batch.obs[:, first == 10, 0][:, 0], [10, 11, 20])  # consecutive stored steps
+    # no window starts an episode (one long episode: only id 0 is first, and its window is gone after the wrap):
+    # uniform over all valid windows, as without the option
+    replay = add(init(8, 1, OBS, ACT), *_plain_steps(0, 13, first=0))
+    ids = np.asarray(draw(jax.random.PRNGKey(0), replay, 600, 3, True).obs[0, :, 0]).astype(int)
+    assert set(ids.tolist()) == set(range(5, 11))
+
+
 def test_size_bytes_and_errors():
     replay = init(17, 2, OBS, ACT)  # 8 steps per env
     assert replay.reward.shape == (2, 8)
