@@ -150,14 +150,20 @@ def test_sampling_never_crosses_the_write_head():
     np.testing.assert_allclose(batch.reward[1:], ids[1:] - 1)
 
 
-def test_sampling_is_uniform_over_env_and_start():
-    # env 0 stores 5 steps (two one-step episodes ending in a terminal final obs, then one step): 3 windows of 3;
-    # env 1 stores 3 steps: 1 window. Uniform over (env, start) gives each of the 4 windows probability 1/4.
+def _two_env_replay():
+    """env 0: ids 0 (terminal, final obs 1), 10 (terminal, final obs 11), 20, each starting an episode; env 1: one
+    episode 30, 31, 32. Stored (oldest first): env 0 [0, 1, 10, 11, 20], env 1 [30, 31, 32]."""
     data = _transitions(ids=[[0, 10, 20], [30, 31, 32]], is_first=[[1, 1, 1], [1, 0, 0]],
                         action=[[1, 1, 1], [1, 1, 1]], reward=[[1.0] * 3, [1.0] * 3],
                         terminated=[[1, 1, 0], [0, 0, 0]], truncated=[[0] * 3, [0] * 3],
                         final_ids=[[1, 11, 0], [0, 0, 0]])
-    replay = add(init(16, 2, OBS, ACT), *data)
+    return add(init(16, 2, OBS, ACT), *data)
+
+
+def test_sampling_is_uniform_over_env_and_start():
+    # env 0 stores 5 steps (two one-step episodes ending in a terminal final obs, then one step): 3 windows of 3;
+    # env 1 stores 3 steps: 1 window. Uniform over (env, start) gives each of the 4 windows probability 1/4.
+    replay = _two_env_replay()
     assert _ids(replay, 0)[0] == [0, 1, 10, 11, 20] and _ids(replay, 1)[0] == [30, 31, 32]
     batch = sample(jax.random.PRNGKey(1), replay, 8000, 3)
     first = np.asarray(batch.obs[0, :, 0]).astype(int)
@@ -176,11 +182,7 @@ def test_episode_starts_sampling_is_uniform_over_windows_that_start_an_episode()
     # The replay of the test above: valid windows of 3 start at ids 0, 1, 10 (env 0) and 30 (env 1); of those, 0,
     # 10 and 30 are episode starts (stored is_first) and 1 is a final observation. With episode_starts each of the
     # three has probability 1/3 and 1 is never drawn.
-    data = _transitions(ids=[[0, 10, 20], [30, 31, 32]], is_first=[[1, 1, 1], [1, 0, 0]],
-                        action=[[1, 1, 1], [1, 1, 1]], reward=[[1.0] * 3, [1.0] * 3],
-                        terminated=[[1, 1, 0], [0, 0, 0]], truncated=[[0] * 3, [0] * 3],
-                        final_ids=[[1, 11, 0], [0, 0, 0]])
-    replay = add(init(16, 2, OBS, ACT), *data)
+    replay = _two_env_replay()
     draw = jax.jit(replay_sample, static_argnums=(2, 3, 4))
     batch = draw(jax.random.PRNGKey(2), replay, 6000, 3, True)
     first = np.asarray(batch.obs[0, :, 0]).astype(int)
