@@ -13,10 +13,10 @@ wrapper cannot know which of an arbitrary env's params are task parameters; rand
 The policy sees ``concat(W @ x, prev_action_encoding, prev_reward, trial_start)`` (float32 [obs_dim + A + 2],
 ``A`` = sum of one-hot sizes for discrete actions, the action dimension for Box; ``prev_reward`` is multiplied by
 ``reward_scale`` (default 1); zeros and 0 at the meta-episode start; ``trial_start`` = 1.0 on the first
-observation of every trial). Rewards are the inner
-rewards. ``terminated`` / ``truncated`` fire only at the end of the last trial (carrying the inner flag of that
-step, so a trial cut by a time limit ends the meta-episode as truncated): ``is_first`` happens only at the
-meta-episode start, and trial boundaries are visible to the policy only through ``trial_start``.
+observation of every trial). Rewards are the inner rewards. ``terminated`` / ``truncated`` fire only at the end
+of the last trial (carrying the inner flag of that step, so a trial cut by a time limit ends the meta-episode as
+truncated): ``is_first`` happens only at the meta-episode start, and trial boundaries are visible to the policy
+only through ``trial_start``.
 
 ``info``: ``trial`` int32 [] (the trial this step was taken in), ``trial_done`` bool [] (the step ended a trial),
 ``trial_return`` float32 [] (return of the trial that just ended, 0 elsewhere), ``trial_returns`` float32
