@@ -43,8 +43,8 @@ from omegaconf import OmegaConf
 from rich.console import Console
 
 from ssmrl.benchmark.report import count_text, markdown, plot_curves, plot_summary, plot_trials, slug, write_csv
-from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns, read_json
-from ssmrl.benchmark.settings import Settings, _flat, _with_valid_keys, apply_xla_flags, load_settings
+from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns, read_json, write_json
+from ssmrl.benchmark.settings import Settings, _with_valid_keys, apply_xla_flags, flatten, load_settings
 from ssmrl.benchmark.sizing import Match, match_d_model, stack_param_count, tree_param_count
 from ssmrl.benchmark.trials import trial_returns
 from ssmrl.checkpoint import Checkpointer, CheckpointError
@@ -144,7 +144,7 @@ def plan(settings: Settings, config_dir: Path, algorithms: dict[str, Algorithm],
                 match = None
                 if settings.match_params is not None:
                     model_cfg = run_config_from_dict(data, schema).model
-                    model_key = json.dumps(_flat(dataclasses.asdict(model_cfg)) | {"d_model": 0}, sort_keys=True)
+                    model_key = json.dumps(flatten(dataclasses.asdict(model_cfg)) | {"d_model": 0}, sort_keys=True)
                     if model_key not in matches:
                         try:
                             matches[model_key] = match_d_model(model_cfg, settings.match_params)
@@ -164,12 +164,6 @@ def plan(settings: Settings, config_dir: Path, algorithms: dict[str, Algorithm],
 
 
 # ---------------------------------------------------------------------------------------------- cell state
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
 
 
 def cell_status(cell: Cell) -> str:
@@ -210,11 +204,11 @@ def check_saved(cell: Cell) -> None:
         saved = None
     if not isinstance(saved, dict):
         raise ConfigError(f"{path} is damaged; delete the cell's folder {cell.run_dir} to rerun it")
-    drop = lambda d: {k: v for k, v in _flat(d).items() if k != "run_dir" and not k.startswith("logger.")}
+    drop = lambda d: {k: v for k, v in flatten(d).items() if k != "run_dir" and not k.startswith("logger.")}
     ours, theirs = drop(run_config_to_dict(cell.cfg)), drop(saved)
     cell_info = (read_json(cell.run_dir / CELL_FILE).get("cell") or {})
-    ours.update({f"cell.{k}": v for k, v in _flat(cell.describe()).items()})
-    theirs.update({f"cell.{k}": v for k, v in _flat(cell_info).items()} if cell_info else
+    ours.update({f"cell.{k}": v for k, v in flatten(cell.describe()).items()})
+    theirs.update({f"cell.{k}": v for k, v in flatten(cell_info).items()} if cell_info else
                   {k: v for k, v in ours.items() if k.startswith("cell.")})
     for key in sorted(set(ours) | set(theirs)):
         if key not in theirs and ours[key] == _schema_default(cell.cfg, key):
@@ -277,14 +271,14 @@ def run_cell(cell: Cell, algorithm: Algorithm, make_env: Callable, settings: Set
         info: dict[str, Any] = {"cell": cell.describe(), "status": "running", "num_seeds": cfg.num_seeds,
                                 "d_model": cfg.model.d_model, "n_layers": cfg.model.n_layers,
                                 "core_params": stack_param_count(cfg.model)}
-        _write_json(run_dir / CELL_FILE, info)
+        write_json(run_dir / CELL_FILE, info)
         with open(run_dir / CELL_LOG, "a") as log:
             console = Console(file=log, soft_wrap=True, width=120)
             try:
                 result = train_fn(cfg, algorithm.make_train, env, env_params, run_dir, console=console)
             except Diverged as err:
                 info["status"] = f"diverged: {err}"
-                _write_json(run_dir / CELL_FILE, info)
+                write_json(run_dir / CELL_FILE, info)
                 return info
         init = _init_fn(algorithm.make_train(cfg, env, env_params))
         info["agent_params"] = tree_param_count(algorithm.agent_params(jax.eval_shape(init, jax.random.PRNGKey(0))))
@@ -300,7 +294,7 @@ def run_cell(cell: Cell, algorithm: Algorithm, make_env: Callable, settings: Set
         if wants_memory:
             info["memory"] = cell_memory(cell, algorithm, env, env_params, state, settings.diagnostics_steps)
         info["status"] = "ok"
-        _write_json(run_dir / CELL_FILE, info)
+        write_json(run_dir / CELL_FILE, info)
     return info
 
 

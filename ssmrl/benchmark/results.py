@@ -77,13 +77,21 @@ def _mean_std(values: np.ndarray) -> tuple[float, float]:
     return (float(finite.mean()), float(finite.std())) if len(finite) else (NAN, NAN)
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path | str) -> dict:
     """The JSON object in ``path``; ``{}`` if it is missing, unreadable or not an object."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file, then a rename; parent folders created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def _number(value: Any) -> float:

@@ -203,12 +203,13 @@ def _check_cell_overrides(overrides: Sequence[str], where: str) -> None:
 
 
 
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings -> {"a.b.c": leaf}."""
     if not isinstance(data, dict):
         return {prefix: data}
     out: dict[str, Any] = {}
     for key, value in data.items():
-        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
     return out
 
 

@@ -58,7 +58,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ssmrl.benchmark.report import count_text, slug
-from ssmrl.benchmark.settings import apply_xla_flags
+from ssmrl.benchmark.results import read_json, write_json
+from ssmrl.benchmark.settings import apply_xla_flags, flatten
 from ssmrl.benchmark.sizing import stack_param_count, tree_param_count
 from ssmrl.benchmark.wm_report import (
     CURVES_FILE,
@@ -204,37 +205,13 @@ def plan(settings: WMSettings, config_dir: Path, wm_data: Callable[..., TaskData
 # ---------------------------------------------------------------------------------------------- state on disk
 
 
-def read_json(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-
-
-def _flat(data: Any, prefix: str = "") -> dict:
-    if not isinstance(data, dict):
-        return {prefix: data}
-    out: dict = {}
-    for key, value in data.items():
-        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
-
-
 def unit_status(path: Path, spec: dict) -> str:
     """"done" when ``path`` (a row.json / speed.json) holds a finished unit of these settings, else "new";
     ConfigError when it holds one of other settings (naming the first key that differs)."""
     saved = read_json(path)
     if saved.get("status") != "ok":
         return "new"
-    ours, theirs = _flat(json.loads(json.dumps(spec))), _flat(saved.get("spec") or {})
+    ours, theirs = flatten(json.loads(json.dumps(spec))), flatten(saved.get("spec") or {})
     for key in sorted(set(ours) | set(theirs)):
         if ours.get(key, "<absent>") != theirs.get(key, "<absent>"):
             raise ConfigError(f"{path.parent} holds a result of other settings ({key}: {theirs.get(key, '<absent>')!r}"
