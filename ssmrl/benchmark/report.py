@@ -37,9 +37,14 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _fixed(value: Any, digits: int) -> str:
+def number_text(value: Any, spec: str = ".3g") -> str:
+    """``format(value, spec)`` for a finite int or float; "-" for anything else (missing, NaN, a string)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return f"{value:.{digits}f}" if ok else "-"
+    return format(value, spec) if ok else "-"
+
+
+def _fixed(value: Any, digits: int) -> str:
+    return number_text(value, f".{digits}f")
 
 
 def count_text(n: Any) -> str:

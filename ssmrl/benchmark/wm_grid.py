@@ -18,16 +18,11 @@ replayed steps per second over the timed steps, sampling included, the training 
 compile time and XLA's planned memory of the step, imagination steps/s (one more rollout call on the first
 evaluation chunk: B x K imagined steps per second, the context's observation included).
 
-**A speed sweep** (one per model): on the world model of the model's first task (every task has 32 x 32 x 3 frames),
-freshly initialised, ``train_throughput`` on zero batches [T, speed_batch] and ``imagine_throughput`` at K = T for
-each T in ``speed_lengths``; a failure at one T (e.g. out of memory) is recorded there, not raised.
-
-**References** (one per task, no learning: ``ssmrl.wm_bench.references``): on the same held-out episodes and
-context as the task's cells, "mean frame" predicts every imagined frame as the per-pixel mean of all frames of the
-task's training episodes, "last frame" as the episode's last context frame; computed after the cells (from the
-episodes in memory, or regenerated from the seed: no training), in ``<out_dir>/wm/<task>/``: ``references.npz``
-(<name>_mse [K], <name>_marked_<marker> [K]) and ``references.json`` (settings, context, summaries). Redone when
-missing or of other settings. Their held-out frames are checked against the finished cells' ``strip.npz``.
+**A speed sweep** (one per model, :mod:`ssmrl.benchmark.wm_speed`) on the world model of the model's first task,
+and **references** (one set per task, no learning, :mod:`ssmrl.benchmark.wm_references`) on the same held-out
+episodes and context as the task's cells, computed after the cells (from the episodes in memory, or regenerated
+from the seed) and redone when missing or of other settings; their held-out frames are checked against the
+finished cells' ``strip.npz``.
 
 **Order and caching.** Model-major (every task of a model, then its sweep): a model's world model is built and
 compiled once per observation / action spaces and reused by its cells (same shapes: no recompiling); caches are
@@ -57,23 +52,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ssmrl.benchmark.report import count_text, slug
+from ssmrl.benchmark.report import count_text, number_text, slug
 from ssmrl.benchmark.results import read_json, write_json
 from ssmrl.benchmark.settings import apply_xla_flags, flatten
 from ssmrl.benchmark.sizing import stack_param_count, tree_param_count
-from ssmrl.benchmark.wm_report import (
-    CURVES_FILE,
-    REFERENCE_CURVES_FILE,
-    REFERENCE_FILE,
-    ROW_FILE,
-    SPEED_FILE,
-    STRIP_FILE,
-    write_wm_report,
-)
+from ssmrl.benchmark.wm_references import reference_describe, reference_line, run_references
+from ssmrl.benchmark.wm_report import CURVES_FILE, REFERENCE_FILE, ROW_FILE, SPEED_FILE, STRIP_FILE, write_wm_report
 from ssmrl.benchmark.wm_settings import ModelSpec, WMSettings, load_wm_settings, model_specs
+from ssmrl.benchmark.wm_speed import SpeedUnit, run_speed, speed_describe, speed_line
 from ssmrl.config import ConfigError
-from ssmrl.dreamer.replay import ReplayBatch
-from ssmrl.dreamer.world_model import dummy_inputs
 from ssmrl.wm_bench.offline import (
     METRIC_KEYS,
     Offline,
@@ -81,10 +68,8 @@ from ssmrl.wm_bench.offline import (
     compiled_memory,
     device_peak_bytes,
     make_offline,
-    train_throughput,
 )
-from ssmrl.wm_bench.openloop import evaluate, imagine_throughput, make_rollout
-from ssmrl.wm_bench.references import LABELS, evaluate_references, mean_frame
+from ssmrl.wm_bench.openloop import evaluate, make_rollout
 from ssmrl.wm_bench.report import strip_columns, table_row
 
 WM_DIR = "wm"
@@ -114,20 +99,6 @@ class WMCell:
         return f"{self.task} {self.model}"
 
 
-@dataclass(frozen=True, eq=False)
-class SpeedUnit:
-    """One model's throughput sweep on the spaces of ``task``; dir: ``<out_dir>/wm/speed/<model>``."""
-
-    model: str
-    spec: ModelSpec
-    task: str
-    dir: Path
-
-    @property
-    def label(self) -> str:
-        return f"speed {self.model}"
-
-
 def _crc(name: str) -> int:
     return zlib.crc32(name.encode()) & 0x7FFFFFFF
 
@@ -146,24 +117,6 @@ def cell_describe(settings: WMSettings, task: str, spec: ModelSpec) -> dict:
             "train_episodes": settings.train_episodes, "eval_episodes": settings.eval_episodes,
             "train_steps": settings.train_steps, "context": settings.context, "eval_chunk": settings.eval_chunk,
             "strip_frames": settings.strip_frames, "seed": settings.seed, "jax_config": settings.jax_config}
-
-
-def reference_describe(settings: WMSettings, task: str, scale: float) -> dict:
-    """Everything a task's references depend on (the data and the context; ``scale``: the frames' image_scale)."""
-    return {"task": task, "task_kwargs": settings.task_kwargs.get(task) or {},
-            "train_episodes": settings.train_episodes, "eval_episodes": settings.eval_episodes,
-            "context": settings.context, "seed": settings.seed, "jax_config": settings.jax_config,
-            "image_scale": scale}
-
-
-def speed_describe(settings: WMSettings, unit: SpeedUnit) -> dict:
-    return {"model": unit.model, **unit.spec.describe(), "task": unit.task,
-            "task_kwargs": settings.task_kwargs.get(unit.task) or {}, "lengths": list(settings.speed_lengths),
-            "batch": speed_batch(settings, unit.spec), "repeats": settings.speed_repeats, "seed": settings.seed}
-
-
-def speed_batch(settings: WMSettings, spec: ModelSpec) -> int:
-    return settings.speed_batch or spec.offline.batch_size
 
 
 # ---------------------------------------------------------------------------------------------- planning
@@ -253,16 +206,6 @@ def train_timed(offline: Offline, state: Any, episodes: Any, num_steps: int, key
     return state, out, speed
 
 
-def zero_batch(offline: Offline, obs_space: Any, length: int, batch_size: int) -> ReplayBatch:
-    """A replay batch [length, batch_size, ...] of zeros in the data's dtypes (throughput does not depend on
-    values); is_first at step 0."""
-    action = dummy_inputs(offline.world_model, length, batch_size)["action"]
-    flags = jnp.zeros((length, batch_size), bool)
-    return ReplayBatch(obs=jnp.zeros((length, batch_size, *obs_space.shape), obs_space.dtype), action=action,
-                       reward=jnp.zeros((length, batch_size), jnp.float32), is_first=flags.at[0].set(True),
-                       terminated=flags, truncated=flags)
-
-
 class Built(NamedTuple):
     """A model's world model for one pair of spaces: the Offline, its jitted rollout, its parameter count."""
 
@@ -321,92 +264,15 @@ def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSett
     return record
 
 
-def run_references(task: str, cells: Sequence[WMCell], train: Any, test: Any, settings: WMSettings) -> dict:
-    """A task's reference predictors (module docstring) on ``test`` with the mean frame of ``train``; writes
-    ``references.npz`` and, last, ``references.json`` in the task's folder (the parent of its cells' folders);
-    returns the record (+ "mismatch": the finished cells whose strip or context differ from these episodes)."""
-    scale = cells[0].spec.offline.image_scale
-    results = evaluate_references(test, mean_frame(train.obs, scale), scale, context=settings.context)
-    length = test.is_first.shape[0]
-    horizon = next(iter(results.values())).mse.shape[0]
-    context = length - horizon
-    marker = next(iter(next(iter(results.values())).marked), "")
-    folder = cells[0].dir.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / REFERENCE_CURVES_FILE, **{f"{name}_mse": r.mse for name, r in results.items()},
-             **{f"{name}_marked_{m}": v for name, r in results.items() for m, v in r.marked.items()})
-    record = {"spec": reference_describe(settings, task, scale), "status": "ok", "task": task, "context": context,
-              "horizon": horizon, "marker": marker, "summary": {name: r.summary for name, r in results.items()}}
-    write_json(folder / REFERENCE_FILE, record)
-    obs = np.asarray(test.obs)
-    mismatch = []
-    for cell in cells:
-        row = read_json(cell.dir / ROW_FILE)
-        if row.get("status") != "ok":
-            continue
-        try:
-            with np.load(cell.dir / STRIP_FILE) as strip:
-                same = np.array_equal(obs[strip["steps"], 0], strip["truth"])
-        except (OSError, ValueError, KeyError, IndexError):
-            same = False
-        if not same or (row.get("row") or {}).get("context") != context:
-            mismatch.append(cell.model)
-    return {**record, "mismatch": mismatch}
-
-
-def reference_line(record: dict) -> str:
-    marker = record["marker"]
-    parts = [f"{LABELS[name]} mse {_f(s['mse'])}" + (f" ({marker} {_f(s.get(f'mse_{marker}'))})" if marker else "")
-             for name, s in record["summary"].items()]
-    warn = (f" [held-out frames or context differ from the cells of {', '.join(record['mismatch'])}: regenerated "
-            "episodes are not theirs]") if record["mismatch"] else ""
-    return f"references {record['task']} (C={record['context']}, K={record['horizon']}): " + ", ".join(parts) + warn
-
-
-def run_speed(unit: SpeedUnit, built: Built, obs_space: Any, settings: WMSettings) -> dict:
-    """The model's throughput sweep (module docstring); writes and returns its speed.json record."""
-    offline, batch = built.offline, speed_batch(settings, unit.spec)
-    state = offline.init(cell_key(settings.seed, "speed", unit.model))
-    points = []
-    for length in settings.speed_lengths:
-        point: dict[str, Any] = {"T": length, "B": batch}
-        try:
-            train = train_throughput(offline, state, zero_batch(offline, obs_space, length, batch),
-                                     settings.speed_repeats)
-            point.update(train_steps_per_s=train["steps_per_s"], train_compile_s=train["compile_s"],
-                         train_planned_mb=(train["memory"] or {}).get("total", math.nan) / 2**20)
-            (imagine,) = imagine_throughput(offline.world_model, state.params, batch, [length],
-                                            repeats=settings.speed_repeats)
-            point.update(imagine_steps_per_s=imagine["steps_per_s"], imagine_compile_s=imagine["compile_s"],
-                         imagine_planned_mb=(imagine["memory"] or {}).get("total", math.nan) / 2**20)
-        except Exception as err:  # e.g. out of memory at a long T: the sweep is an add-on, keep the grid going
-            point["error"] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        points.append(point)
-    record = {"spec": speed_describe(settings, unit), "status": "ok", "model": unit.model, "points": points}
-    write_json(unit.dir / SPEED_FILE, record)
-    return record
-
-
-def _f(value: Any, spec: str = ".3g") -> str:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return format(value, spec) if ok else "-"
-
-
 def cell_line(index: int, total: int, cell: WMCell, row: dict) -> str:
-    marked = f" ({row['marker']} {_f(row['marked_mse'])})" if row.get("marker") else ""
-    reward = f", reward accuracy {_f(row['reward_accuracy'], '.2f')}" if "reward_accuracy" in row else ""
-    return (f"[{index}/{total}] {cell.label}: mse {_f(row['mse'])}{marked}{reward}, train "
+    marked = f" ({row['marker']} {number_text(row['marked_mse'])})" if row.get("marker") else ""
+    reward = f", reward accuracy {number_text(row['reward_accuracy'], '.2f')}" if "reward_accuracy" in row else ""
+    return (f"[{index}/{total}] {cell.label}: mse {number_text(row['mse'])}{marked}{reward}, train "
             f"{count_text(row['train_steps_per_s'])} steps/s (L {row['train_T']} x B {row['train_B']}, compile "
-            f"{_f(row['train_compile_s'], '.0f')} s, {_f(row['train_planned_mb'], '.0f')} MB planned), imagine "
+            f"{number_text(row['train_compile_s'], '.0f')} s, {number_text(row['train_planned_mb'], '.0f')} MB "
+            "planned), imagine "
             f"{count_text(row['imagine_steps_per_s'])} steps/s, params {count_text(row['wm_params'])}, "
-            f"{_f(row['wall_s'], '.0f')} s" + ("" if row.get("loss_finite", True) else " [loss not finite]"))
-
-
-def speed_line(index: int, total: int, unit: SpeedUnit, record: dict) -> str:
-    parts = [f"T={p['T']} " + (p["error"] if "error" in p else f"train {count_text(p['train_steps_per_s'])} / "
-                               f"imagine {count_text(p['imagine_steps_per_s'])} steps/s, "
-                               f"{_f(p['train_planned_mb'], '.0f')} MB") for p in record["points"]]
-    return f"[{index}/{total}] {unit.label} (B {record['spec']['batch']}): " + "; ".join(parts)
+            f"{number_text(row['wall_s'], '.0f')} s" + ("" if row.get("loss_finite", True) else " [loss not finite]"))
 
 
 def _megabytes(tree: Any) -> float:
@@ -466,7 +332,8 @@ def run_wm_grid(settings: WMSettings, cells: Sequence[WMCell], speeds: Sequence[
         task_data = data[unit.task]
         built = build(unit.spec, task_data, cache, jit_options)
         if isinstance(unit, SpeedUnit):
-            say(speed_line(i, len(todo), unit, run_speed(unit, built, task_data.obs_space, settings)))
+            say(speed_line(i, len(todo), unit, run_speed(unit, built.offline, task_data.obs_space, settings,
+                                                      cell_key(settings.seed, "speed", unit.model))))
             continue
         record = run_cell(unit, built, *episodes_of(unit.task), settings)
         say(cell_line(i, len(todo), unit, record["row"]))

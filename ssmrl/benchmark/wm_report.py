@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ssmrl.benchmark.report import count_text, slug
+from ssmrl.benchmark.report import count_text, number_text, slug
 from ssmrl.wm_bench.references import LABELS, REFERENCES
 from ssmrl.wm_bench.report import plot_frame_rows, plot_mse_curves, write_rows
 
@@ -55,9 +55,7 @@ def _read(path: Path) -> dict:
 
 
 def _cell(value: Any, fmt: str) -> str:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        return "-"
-    return count_text(value) if fmt == "count" else format(value, fmt)
+    return count_text(value) if fmt == "count" else number_text(value, fmt)
 
 
 def cell_rows(cells: Sequence[Any]) -> list[dict]:

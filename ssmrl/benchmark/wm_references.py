@@ -1,0 +1,70 @@
+"""The world-model grid's reference predictors (one set per task, no learning; ``ssmrl.wm_bench.references``): on
+the same held-out episodes and context as the task's cells, "mean frame" predicts every imagined frame as the
+per-pixel mean of the task's training frames and "last frame" as the episode's last context frame. Written to the
+task's folder (the parent of its cells' folders): ``references.npz`` (<name>_mse [K], <name>_marked_<marker> [K])
+and, last, ``references.json`` (settings, context, summaries)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ssmrl.benchmark.report import number_text
+from ssmrl.benchmark.results import read_json, write_json
+from ssmrl.benchmark.wm_report import REFERENCE_CURVES_FILE, REFERENCE_FILE, ROW_FILE, STRIP_FILE
+from ssmrl.benchmark.wm_settings import WMSettings
+from ssmrl.wm_bench.references import LABELS, evaluate_references, mean_frame
+
+
+def reference_describe(settings: WMSettings, task: str, scale: float) -> dict:
+    """Everything a task's references depend on (the data and the context; ``scale``: the frames' image_scale)."""
+    return {"task": task, "task_kwargs": settings.task_kwargs.get(task) or {},
+            "train_episodes": settings.train_episodes, "eval_episodes": settings.eval_episodes,
+            "context": settings.context, "seed": settings.seed, "jax_config": settings.jax_config,
+            "image_scale": scale}
+
+
+def run_references(task: str, cells: Sequence[Any], train: Any, test: Any, settings: WMSettings) -> dict:
+    """A task's references on ``test`` with the mean frame of ``train`` (``cells``: the task's grid cells, with
+    ``dir`` and ``spec``); writes its files and returns the record (+ "mismatch": the finished cells whose strip or
+    context differ from these episodes)."""
+    scale = cells[0].spec.offline.image_scale
+    results = evaluate_references(test, mean_frame(train.obs, scale), scale, context=settings.context)
+    length = test.is_first.shape[0]
+    horizon = next(iter(results.values())).mse.shape[0]
+    context = length - horizon
+    marker = next(iter(next(iter(results.values())).marked), "")
+    folder = cells[0].dir.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / REFERENCE_CURVES_FILE, **{f"{name}_mse": r.mse for name, r in results.items()},
+             **{f"{name}_marked_{m}": v for name, r in results.items() for m, v in r.marked.items()})
+    record = {"spec": reference_describe(settings, task, scale), "status": "ok", "task": task, "context": context,
+              "horizon": horizon, "marker": marker, "summary": {name: r.summary for name, r in results.items()}}
+    write_json(folder / REFERENCE_FILE, record)
+    obs = np.asarray(test.obs)
+    mismatch = []
+    for cell in cells:
+        row = read_json(cell.dir / ROW_FILE)
+        if row.get("status") != "ok":
+            continue
+        try:
+            with np.load(cell.dir / STRIP_FILE) as strip:
+                same = np.array_equal(obs[strip["steps"], 0], strip["truth"])
+        except (OSError, ValueError, KeyError, IndexError):
+            same = False
+        if not same or (row.get("row") or {}).get("context") != context:
+            mismatch.append(cell.model)
+    return {**record, "mismatch": mismatch}
+
+
+def reference_line(record: dict) -> str:
+    """The progress line of a task's finished references."""
+    marker = record["marker"]
+    parts = [f"{LABELS[name]} mse {number_text(s['mse'])}"
+             + (f" ({marker} {number_text(s.get(f'mse_{marker}'))})" if marker else "")
+             for name, s in record["summary"].items()]
+    warn = (f" [held-out frames or context differ from the cells of {', '.join(record['mismatch'])}: regenerated "
+            "episodes are not theirs]") if record["mismatch"] else ""
+    return f"references {record['task']} (C={record['context']}, K={record['horizon']}): " + ", ".join(parts) + warn
