@@ -1,5 +1,7 @@
 """Config validation: every user mistake is a ConfigError naming the key and the valid values."""
 
+from pathlib import Path
+
 import pytest
 
 from ssmrl.config import ConfigError, RunConfig, run_config_to_dict
@@ -41,3 +43,18 @@ def test_unknown_task_lists_valid_tasks():
     with pytest.raises(ConfigError) as err:
         ppo_run_config({"env": {"task": "RepeatFirstEZ"}}, valid_tasks=["RepeatFirstEasy", "RepeatFirstHard"])
     assert "env.task" in str(err.value) and "RepeatFirstEasy" in str(err.value)
+
+
+def test_env_presets_apply_to_their_algorithm_and_suite_only():
+    # configs/env_preset/dreamer_popgym.yaml: Dreamer on POPGym gets wm_lr 1e-3, ratio 64, rewards x51 and
+    # episode-start windows; an override on the command line still wins; PPO and Dreamer elsewhere keep the
+    # algorithm's defaults (configs/algo/dreamer.yaml: 3e-4, 32, 1, false).
+    from ssmrl.cli import compose_config
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    algo = compose_config(configs, "dreamer", ["env=popgym"]).algo
+    assert (algo.wm_lr, algo.train_ratio, algo.reward_multiplier, algo.replay_episode_starts) == (1e-3, 64, 51, True)
+    assert compose_config(configs, "dreamer", ["env=popgym", "algo.wm_lr=0.0003"]).algo.wm_lr == 3e-4
+    algo = compose_config(configs, "dreamer", ["env=gymnax", "env.task=CartPole-v1"]).algo
+    assert (algo.wm_lr, algo.train_ratio, algo.reward_multiplier, algo.replay_episode_starts) == (3e-4, 32, 1, False)
+    assert "reward_multiplier" not in compose_config(configs, "ppo", ["env=popgym"]).algo
