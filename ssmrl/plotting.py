@@ -1,5 +1,6 @@
 """Learning curves from ``metrics.csv``: mean episodic return over seeds against env steps, with the spread over
-seeds (min to max) shaded; one line per run directory."""
+seeds (min to max) shaded, and the greedy evaluations (``eval_return``) as dotted markers where the run made any;
+one colour per run directory."""
 
 from __future__ import annotations
 
@@ -39,9 +40,19 @@ def _fill_forward(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def eval_points(metrics: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(env_steps [E], eval_return [E]) of the rows that hold a greedy evaluation (empty arrays if none)."""
+    values = metrics.get("eval_return")
+    if values is None:
+        return np.zeros(0), np.zeros(0)
+    keep = np.isfinite(values)
+    return metrics["env_steps"][keep], values[keep]
+
+
 def plot_runs(run_dirs: list[str | Path], out_path: str | Path, labels: list[str] | None = None,
               title: str | None = None) -> Path:
-    """Draw mean return (line) and min-max over seeds (band) against env steps for each run; save a PNG."""
+    """Draw mean return (line), min-max over seeds (band) and the greedy evaluations (markers on a dotted line)
+    against env steps for each run; save a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,6 +73,10 @@ def plot_runs(run_dirs: list[str | Path], out_path: str | Path, labels: list[str
         (line,) = ax.plot(steps, mean, label=f"{label} ({returns.shape[1]} seed{'s' if returns.shape[1] > 1 else ''})")
         if returns.shape[1] > 1:
             ax.fill_between(steps, low, high, alpha=0.2, color=line.get_color(), linewidth=0)
+        eval_steps, eval_returns = eval_points(metrics)
+        if len(eval_steps):
+            ax.plot(eval_steps, eval_returns, ":", marker="o", markersize=3, color=line.get_color(),
+                    label=f"{label}, greedy evaluation")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("episodic return")
     ax.grid(alpha=0.3)
