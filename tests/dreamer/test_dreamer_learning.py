@@ -1,5 +1,5 @@
 """Learning checks of Dreamer (an S5 world model and the imagination actor-critic) on the 2-core CPU. Each takes
-15-25 minutes there, beyond the test suite's budget, so they carry the ``learning`` mark and run only when asked:
+20-30 minutes there, beyond the test suite's budget, so they carry the ``learning`` mark and run only when asked:
 
     python -m pytest -m learning tests/dreamer
 
