@@ -8,6 +8,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test starts a Python of its own
+
 PROGRAM = """
 import ssmrl, os
 import jax

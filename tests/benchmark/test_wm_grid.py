@@ -218,6 +218,7 @@ def test_references_of_finished_cells_without_training(tmp_path):
     assert len(again) == 2 and (tmp_path / "wm" / "RevisitEasy" / "references.json").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_train_timed_takes_the_steps_of_fit():
     """The same 3 steps (keys ``split(key, 3)``) through ``fit``'s scan and through ``train_timed``'s loop: equal
     metrics and parameters (up to float reassociation between the two compiled programs)."""

@@ -98,6 +98,7 @@ def test_bilinear_discretisation_matches_dense_solve():
             np.testing.assert_allclose(b_bar[h], np.linalg.solve(lhs, step[h] * b[h]), atol=1e-12)
 
 
+@pytest.mark.slow
 def test_two_layer_stack_in_convolution_mode_completes():
     """Regression: with a LAPACK solve in the discretisation, a 2-layer S4 stack in conv mode hung on jax 0.10's CPU
     runtime. Run in a subprocess so a hang fails the test instead of stalling the suite."""

@@ -37,6 +37,7 @@ def _evaluations(task, algo, tmp_path):
     return evals
 
 
+@pytest.mark.slow
 @pytest.mark.learning
 def test_dreamer_s5_reaches_400_on_cartpole(tmp_path):
     # Measured (2026-12-01, seed 0, load average about 4): greedy 312 after 15k env steps, 433 after 54k, 426
@@ -46,6 +47,7 @@ def test_dreamer_s5_reaches_400_on_cartpole(tmp_path):
     assert max(ret for _, ret in evals) >= 400
 
 
+@pytest.mark.slow
 @pytest.mark.learning
 def test_dreamer_s5_reaches_09_on_repeat_first(tmp_path):
     # Measured (2026-12-02, seed 0, the preset's settings, about 40 env steps/s): greedy -0.34 to -0.6 (chance is

@@ -28,6 +28,7 @@ def _rows(run_dir):
         return [{k: v for k, v in r.items() if k not in ("sps", "wall_s")} for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_same_seed_identical_metrics_and_exact_resume(tmp_path):
     cfg = run_config_from_dict(CFG, DreamerConfig)
     assert cfg.algo.grad_steps == 2  # 1 x 32 collected / (2 x 8) replayed
@@ -82,6 +83,7 @@ def test_world_model_loss_falls_on_minatar(tmp_path):
     assert len(wm) == 12 and wm[-1] < 0.7 * wm[0] and recon[-1] < 0.7 * recon[0]
 
 
+@pytest.mark.slow
 def test_reward_multiplier_scales_replayed_rewards_only():
     # One update of 4 envs x 8 steps on Counter, before training starts (learning_starts=64 > 32 collected): with
     # algo.reward_multiplier=3 the replay holds exactly 3x the rewards of the run with 1, and the episode

@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 from toy_env import Counter
 
 from ssmrl.ppo.config import ppo_run_config
@@ -19,6 +20,7 @@ def _run(cfg, env, updates=3):
     return state, history
 
 
+@pytest.mark.slow
 def test_same_seed_identical_metrics():
     cfg = ppo_run_config({"algo": {"num_envs": 4, "num_steps": 16, "chunk_len": 8, "num_minibatches": 2,
                                          "num_epochs": 2, "total_timesteps": 4 * 16 * 3},

@@ -4,6 +4,7 @@ carry on truncation."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from toy_env import LIMIT, Counter
 
 from ssmrl.config import ModelConfig
@@ -12,6 +13,7 @@ from ssmrl.ppo.networks import make_actor_critic
 from ssmrl.ppo.rollout import init_rollout_state, make_rollout
 
 
+@pytest.mark.slow
 def test_flags_values_and_truncation_bootstrap():
     env = VecEnv(EpisodeStats(Counter()), 4)
     params = Counter().default_params

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import struct
 from toy_env import Counter
 
@@ -81,6 +82,7 @@ def _rows(run_dir):
         return [{k: v for k, v in r.items() if k not in ("sps", "wall_s")} for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_toy_algorithm_logs_checkpoints_resumes_and_plots(tmp_path):
     cfg = run_config_from_dict(CFG, ToyConfig)
     env = Counter()

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # end-to-end: whole runs in a process with 4 simulated devices
+
 HERE = Path(__file__).resolve().parent
 
 

@@ -4,11 +4,14 @@ import csv
 
 import jax
 import numpy as np
+import pytest
 
 import envs
 from ssmrl.ppo.config import ppo_run_config
 from ssmrl.ppo.train import make_train
 from ssmrl.runners.host import train
+
+pytestmark = pytest.mark.slow  # end-to-end: whole runs, killed and resumed
 
 # 8 updates in chunks of 2, checkpoints every 4 updates (and at the end); greedy evaluations during training every
 # 3 updates, rounded up to whole calls: after updates 4 and 8.

@@ -201,6 +201,7 @@ def _env():
     return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
+@pytest.mark.slow
 def test_bad_game_as_a_command_exits_2_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, str(SCRIPT), f"out_dir={tmp_path / 'o'}", "games=pong"], cwd=tmp_path,
                           env=_env(), capture_output=True, text=True, timeout=120)
@@ -216,6 +217,7 @@ def atari100k_games():
     return ATARI100K_GAMES
 
 
+@pytest.mark.slow
 def test_ctrl_c_hands_one_sigint_to_the_run_and_exits_130(tmp_path, fake):
     runner, _ = fake
     ready = tmp_path / "ready"

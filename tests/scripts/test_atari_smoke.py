@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # end-to-end: each test runs a script in a process of its own
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,7 +21,6 @@ def _dreamer(*args, cwd):
                           capture_output=True, text=True, timeout=900)
 
 
-@pytest.mark.slow
 def test_atari_debug_run_trains_checkpoints_evaluates_and_resumes(tmp_path):
     run_dir = tmp_path / "pong"
     proc = _dreamer("env=atari100k", "env.task=Pong", "experiment=debug", "logger.progress=false",

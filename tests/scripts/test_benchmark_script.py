@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # end-to-end: each test runs a script in a process of its own
+
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ["s5", "gru", "lstm", "transformer", "identity"]
 
@@ -34,7 +36,6 @@ def test_mistakes_exit_2_with_one_line(tmp_path, args, words):
     assert not (tmp_path / "out").exists()  # nothing written
 
 
-@pytest.mark.slow
 def test_smoke_preset_end_to_end_and_resume(tmp_path):
     out = tmp_path / "bench"
     first = _run("preset=smoke", f"out_dir={out}", "max_cells=2")  # as if killed after the second cell

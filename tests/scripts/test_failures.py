@@ -20,6 +20,8 @@ import jax
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # end-to-end: each test runs a script in a process of its own
+
 ROOT = Path(__file__).resolve().parents[2]
 DEBUG = ["experiment=debug", "logger.progress=false", "logger.plot=false"]
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # end-to-end: each test runs a script in a process of its own
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,7 +33,6 @@ def test_config_errors_exit_2_without_traceback(tmp_path, overrides, words):
         assert word in " ".join(out.split()), out
 
 
-@pytest.mark.slow
 def test_debug_run_writes_outputs_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
     proc = _run("experiment=debug", "logger.progress=false", f"run_dir={run_dir}")

@@ -102,6 +102,7 @@ def test_config_core_and_posterior_pass_through():
         make_offline(TINY, OBS_SPACE, ACTION_SPACE, 3)
 
 
+@pytest.mark.slow
 def test_training_reduces_the_loss():
     cfg = dataclasses.replace(TINY, batch_size=2, wm_lr=3e-3)  # a tiny model learns fast at a larger step
     with jax.threefry_partitionable(False):
@@ -117,6 +118,7 @@ def test_training_reduces_the_loss():
     assert last < 0.5 * first, (first, last)
 
 
+@pytest.mark.slow
 def test_train_throughput_and_planned_memory():
     vector = Box(-1.0, 1.0, (6,))  # a vector world model: the cost accounting, without the CNN's compile time
     cfg = dataclasses.replace(TINY, batch_size=3, seq_len=5, image_scale=1.0, image_shift=0.0)
