@@ -3,12 +3,13 @@
 Most of the suite's time is XLA compilation of small programs, and many tests compile the same ones: a resume test
 builds its algorithm again for every ``train`` call (as a new process would), and the script tests start a fresh
 Python for each command. So the tests (never user runs: only pytest loads this file) use JAX's persistent
-compilation cache for every program however short its compilation (``min_compile_time_secs = 0``), so each repeat is
-a disk read. It lives under pytest's cache directory (``.pytest_cache/d/jax``; with ``-p no:cacheprovider`` a new
-temporary directory) and reaches the subprocesses of the script tests through the environment, so they share it. The
-cache key holds the program, the compile options and the versions of jax and jaxlib, so an entry is only reused for
-the identical program: a hit returns the executable a fresh compilation would. The whole suite adds about 55 MB;
-entries are reused by later runs of unchanged code. A developer's own ``JAX_COMPILATION_CACHE_DIR`` wins.
+compilation cache, with JAX's own threshold: programs whose compilation took at least 1 s are stored, and each repeat
+is a disk read (storing every program, however small, made the suite slower). It lives under pytest's cache
+directory (``.pytest_cache/d/jax``; with ``-p no:cacheprovider`` a new temporary directory) and reaches the
+subprocesses of the script tests through the environment, so they share it. The cache key holds the program, the
+compile options and the versions of jax and jaxlib, so an entry is only reused for the identical program: a hit
+returns the executable a fresh compilation would. Later runs of unchanged code reuse the entries (about 46 MB after
+the whole suite). A developer's own ``JAX_COMPILATION_CACHE_DIR`` wins.
 
 Not used: ``XLA_FLAGS=--xla_backend_optimization_level=0`` cut a sample of compile-bound tests by 35%, but made the
 code it compiles several times slower (a PPO learning check 38 s -> 91 s, the Atari smoke run 107 s -> over 6 min),
@@ -21,18 +22,13 @@ from __future__ import annotations
 import os
 import tempfile
 
-MIN_COMPILE_S = 1.0
-
 
 def pytest_configure(config):
     cache = getattr(config, "cache", None)
     if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
         directory = cache.mkdir("jax") if cache is not None else tempfile.mkdtemp(prefix="ssmrl-jax-cache-")
         os.environ["JAX_COMPILATION_CACHE_DIR"] = str(directory)
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", str(MIN_COMPILE_S))
 
     import jax
 
     jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
-    jax.config.update("jax_persistent_cache_min_compile_time_secs",
-                      float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
