@@ -1,10 +1,10 @@
-"""JAX environment suites for ssmrl: POPGym, wm_memory, meta-RL wrapper, gymnax bridge; ``envs.atari`` holds the
-host-side Atari100k environment (not a JAX env, so not in ``envs.make``).
+"""Environments for ssmrl: the JAX suites (POPGym, wm_memory, the meta-RL wrapper, the gymnax bridge) and the
+host-side Atari 100k emulators (``envs.atari``), all named and built by one registry.
 
-``envs.make("popgym/RepeatPreviousHard") -> (env, params)``; ``envs.available()`` lists the names;
-``python -m envs`` prints them with their spaces.
+``envs.make("popgym/RepeatPreviousHard") -> (env, params)``; ``envs.available()`` lists the names,
+``envs.available("gymnax")`` those of one suite (of ``envs.SUITES``); ``python -m envs`` prints them with their spaces.
 """
 
-from envs.registry import available, make
+from envs.registry import SUITES, available, make
 
-__all__ = ["available", "make"]
+__all__ = ["SUITES", "available", "make"]

@@ -1,9 +1,10 @@
 """Host-side Atari 100k environment: ``num_envs`` ALE emulators stepped on the host with numpy.
 
-This is not a jittable JAX environment (the emulators are C++ objects stepped from Python), so it is not
-registered in ``envs.make``; build it with :class:`AtariVecEnv` or :func:`make_atari` and drive it from a host
-loop. It keeps the library's flag contract: ``terminated`` / ``truncated`` (never a bare ``done``), auto-reset
-with ``info["final_obs"]`` and ``info["is_first"] = terminated | truncated``, as ``ssmrl.env_wrappers.VecEnv``.
+This is not a jittable JAX environment (the emulators are C++ objects stepped from Python): ``envs.make(
+"atari100k/<Game>")`` returns an :class:`Atari100k` handle that the host-side runner turns into emulators
+(:class:`AtariVecEnv`, also built directly with :func:`make_atari`), stepped from a host loop. It keeps the
+library's flag contract: ``terminated`` / ``truncated`` (never a bare ``done``), auto-reset with
+``info["final_obs"]`` and ``info["is_first"] = terminated | truncated``, as ``ssmrl.env_wrappers.VecEnv``.
 
 Protocol (Atari 100k as published agents use it):
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,9 +27,17 @@ from ssmrl.env import Box, Discrete, Environment
 Array = jax.Array
 
 
+def _gymnax() -> Any:
+    """The gymnax package, imported on first use: importing it takes about 2 s (it loads seaborn and scipy for
+    one of its environments), which every command that never builds a gymnax environment would pay."""
+    import gymnax
+
+    return gymnax
+
+
 def gymnax_ids() -> list[str]:
     """Every environment id the installed gymnax registers (``"CartPole-v1"``, ...)."""
-    return list(gymnax.registered_envs)
+    return list(_gymnax().registered_envs)
 
 
 def _convert_space(space: Any) -> Discrete | Box:
@@ -49,6 +56,7 @@ class GymnaxEnv(Environment):
     """A gymnax environment through the protocol. ``env_id``: a gymnax id, see :func:`gymnax_ids`."""
 
     def __init__(self, env_id: str, **env_kwargs: Any):
+        gymnax = _gymnax()
         if env_id not in gymnax.registered_envs:
             raise ValueError(f"unknown gymnax id {env_id!r}; valid: {gymnax_ids()}")
         self.env_id = env_id

@@ -1,4 +1,4 @@
-"""Names -> environments: ``make("suite/Name", **overrides) -> (env, params)`` and ``available()``.
+"""Names -> environments: ``make("suite/Name", **overrides) -> (env, params)`` and ``available(suite=None)``.
 
 Suites:
 
@@ -55,10 +55,16 @@ def atari100k_names() -> list[str]:
     return [f"atari100k/{game}" for game in ATARI100K_GAMES]
 
 
-def available() -> list[str]:
-    """Every name ``make`` accepts; ``meta/<name>`` is valid for each JAX one (listed once as a pattern)."""
-    return (popgym_names() + wm_memory_names() + gymnax_names() + atari100k_names()
-            + ["meta/<any popgym/... or gymnax/... name>"])
+def available(suite: str | None = None) -> list[str]:
+    """Every name ``make`` accepts, or those of one ``suite`` (one of ``SUITES``); ``meta/<name>`` is valid for each
+    JAX one (listed once as a pattern). Listing one suite imports only what that suite needs."""
+    listers = {"popgym": popgym_names, "wm_memory": wm_memory_names, "gymnax": gymnax_names,
+               "atari100k": atari100k_names, "meta": lambda: ["meta/<any popgym/... or gymnax/... name>"]}
+    if suite is None:
+        return [name for lister in listers.values() for name in lister()]
+    if suite not in listers:
+        raise ValueError(f"unknown environment suite {suite!r}; valid: {', '.join(SUITES)}")
+    return listers[suite]()
 
 
 def _unknown(name: str, valid: list[str]) -> ValueError:

@@ -7,8 +7,8 @@ Every user-facing failure is one unwrapped line and an exit status, never a trac
 run directory, damaged checkpoints, divergence or a disk that refuses writes; ``interrupted ...`` with the command
 that resumes (130) on Ctrl-C.
 
-``ssmrl`` never imports ``envs``: a script passes the environment factory (``envs.make``) and the list of
-environment names (``envs.available``) in.
+``ssmrl`` never imports ``envs``: a script passes the environment factory (``envs.make``) and the names of one
+suite's environments (``envs.available(suite)``) in.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from ssmrl.checkpoint import CheckpointError
-from ssmrl.config import ConfigError, RunConfig, run_config_from_dict, run_config_to_dict
+from ssmrl.config import SUITES, ConfigError, RunConfig, run_config_from_dict, run_config_to_dict
 from ssmrl.runners.rundir import CONFIG_FILE, RunDirError, RunLock, resolve_mode
 
 
@@ -94,7 +94,7 @@ def _bad_override(overrides: list[str]) -> str:
     return ""
 
 
-def load_config(cfg: DictConfig, algo: type, available: Callable[[], list[str]], console: Console
+def load_config(cfg: DictConfig, algo: type, available: Callable[[str], list[str]], console: Console
                 ) -> tuple[RunConfig, bool]:
     """(validated config, resuming?). A directory that holds a run (``run_dir=`` pointing at it, or ``resume=``)
     is resumed with the config saved there; other overrides are ignored."""
@@ -105,7 +105,9 @@ def load_config(cfg: DictConfig, algo: type, available: Callable[[], list[str]],
         console.print(f"resuming {run_dir} with its saved config (other overrides are ignored)", highlight=False)
         data = {**_saved_config(run_dir), "run_dir": str(run_dir)}
     suite = (data.get("env") or {}).get("suite") if isinstance(data.get("env"), dict) else None
-    tasks = [n.split("/", 1)[1] for n in available() if n.startswith(f"{suite}/")] if suite != "meta" else None
+    # Only the chosen suite is listed (listing gymnax imports it); an unknown suite is named by the config check.
+    names = available(suite) if suite in SUITES and suite != "meta" else []
+    tasks = [n.split("/", 1)[1] for n in names]
     return run_config_from_dict(data, algo, valid_tasks=tasks or None), resuming
 
 
@@ -129,7 +131,7 @@ def resume_command(run_dir: str | Path) -> str:
 
 
 def run_script(config_dir: Path, config_name: str, algo: type, make_train: Callable,
-               make_env: Callable[[str], tuple[Any, Any]], available: Callable[[], list[str]],
+               make_env: Callable[[str], tuple[Any, Any]], available: Callable[[str], list[str]],
                argv: list[str] | None = None, usage: str = "") -> None:
     """The body of ``scripts/<algorithm>.py``: Hydra overrides (``argv``, default ``sys.argv[1:]``) -> config ->
     env -> ``ssmrl.runners.host.train``; exits with a one-line message on failure."""

@@ -11,16 +11,22 @@ compile options and the versions of jax and jaxlib, so an entry is only reused f
 returns the executable a fresh compilation would. Later runs of unchanged code reuse the entries (about 46 MB after
 the whole suite). A developer's own ``JAX_COMPILATION_CACHE_DIR`` wins.
 
-Not used: ``XLA_FLAGS=--xla_backend_optimization_level=0`` cut a sample of compile-bound tests by 35%, but made the
-code it compiles several times slower (a PPO learning check 38 s -> 91 s, the Atari smoke run 107 s -> over 6 min),
-a net loss over the suite. Nor ``pytest-xdist``: the suite already keeps both cores busy (XLA runs programs on a
-thread pool and compiles beside Python), and two workers took 37.3 min against 34.9 serially.
+The tests not marked ``slow`` are tiny programs whose time is compiling them (about 80% of it, measured with JAX's
+compile-time events), so they run with ``jax_disable_most_optimizations`` (LLVM at -O0): their compilation takes
+about a third less time. The ``slow`` tests (whole runs, learning checks) execute enough that the unoptimised code
+costs more than it saves (a PPO learning check 38 s -> 91 s, the Atari smoke run 107 s -> over 6 min at -O0), so
+they keep the optimisations users get. The setting is part of the compile options, hence of the cache key.
+
+Not used: ``pytest-xdist``: the suite already keeps both cores busy (XLA runs programs on a thread pool and compiles
+beside Python), and two workers took 37.3 min against 34.9 serially.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+
+import pytest
 
 
 def pytest_configure(config):
@@ -32,3 +38,11 @@ def pytest_configure(config):
     import jax
 
     jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before any fixture of the test is set up (module-scoped ones included): optimise only for ``slow`` tests."""
+    import jax
+
+    jax.config.update("jax_disable_most_optimizations", item.get_closest_marker("slow") is None)

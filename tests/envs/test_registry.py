@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 import envs
@@ -17,6 +21,24 @@ def test_available_lists_every_family_level_and_gymnax_id():
             assert f"popgym/{family}{level}" in names
     assert "gymnax/CartPole-v1" in names and "gymnax/Breakout-MinAtar" in names
     assert any(name.startswith("meta/") for name in names)
+
+
+def test_available_by_suite_is_the_matching_part_of_the_whole_list():
+    names = envs.available()
+    for suite in envs.SUITES:
+        assert envs.available(suite) == [n for n in names if n.startswith(f"{suite}/")], suite
+    assert len(envs.available("atari100k")) == 26
+    with pytest.raises(ValueError, match=r"unknown environment suite 'gym'; valid: popgym, wm_memory, gymnax"):
+        envs.available("gym")
+
+
+def test_listing_another_suite_does_not_import_gymnax():
+    # Importing gymnax takes about 2 s; a command on POPGym (every script start lists its suite) never pays it.
+    code = ("import sys, envs; envs.available('popgym'); envs.make('popgym/RepeatFirstEasy'); "
+            "print('gymnax' in sys.modules)")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
 
 
 def test_make_popgym_with_overrides():
