@@ -3,9 +3,9 @@ planned memory.
 
 For each core and sequence length T (batch B of replayed sequences, a world model of width ``--width``):
 
-- world-model update: replayed steps (B x T) per second of one jitted ``value_and_grad`` of ``world_model_loss``
-  plus a clipped Adam step (``DreamerConfig``'s ``wm_lr`` and ``wm_grad_clip``), median over ``--repeats`` calls
-  after a warm-up call, the parameters and optimiser state fed back as in training;
+- world-model update: replayed steps (B x T) per second of the world model's jitted training step
+  (``ssmrl.world_model.step``: loss, gradient, clipped Adam at ``DreamerConfig``'s settings), median over
+  ``--repeats`` calls after a warm-up call, the parameters and optimiser state fed back as in training;
 - imagination: imagined states per second of ``imagine`` (``--horizon`` steps from each of the B x T posterior
   states of the batch, actions from a fresh actor);
 - compile seconds of each (``jax.jit(...).lower(...).compile()``, timed alone);
@@ -26,6 +26,7 @@ picks (CPU or GPU) unchanged.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -37,15 +38,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from ssmrl.core import available_cores, make_stack
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.imagine import Actor, imagine
 from ssmrl.dreamer.replay import ReplayBatch
-from ssmrl.dreamer.world_model import init_world_model, make_world_model, world_model_loss
 from ssmrl.env import Box, Discrete
 from ssmrl.nets import space_spec
+from ssmrl.world_model.build import build_world_model
+from ssmrl.world_model.model import init_world_model, world_model_loss
+from ssmrl.world_model.step import make_world_model_step
 
 DEFAULT_CORES = ["s5", "s4", "lru", "mamba", "gru", "transformer"]
 
@@ -116,19 +118,18 @@ def _models(core: str, width: int, layers: int, hidden: int, groups: int, classe
             posterior: str) -> dict:
     """The world model, actor, optimiser and their initial parameters for one configuration (built once and
     reused across lengths: parameters do not depend on T)."""
-    algo = DreamerConfig()
+    action_space = Discrete(4)
     if image:
         obs_space = Box(0, 255, (64, 64, 3), jnp.uint8)
-        scale = {"image_scale": 255.0, "image_shift": 0.5, "cnn_depth": algo.cnn_depth}
+        scale = {"image_scale": 255.0, "image_shift": 0.5}
     else:
         obs_space = Box(-np.inf, np.inf, (8,), jnp.float32)
         scale = {}
-    action_space = Discrete(4)
-    model = make_world_model(obs_space, action_space, make_stack(core, width, n_layers=layers), groups=groups,
-                             classes=classes, hidden=hidden, mlp_layers=algo.mlp_layers,
-                             reward_bins=algo.reward_bins, unimix=algo.unimix, posterior=posterior, **scale)
+    algo = dataclasses.replace(DreamerConfig(), latent_groups=groups, latent_classes=classes, hidden=hidden,
+                               posterior=posterior, **scale)
+    model = build_world_model(algo, obs_space, action_space, make_stack(core, width, n_layers=layers))
     actor = Actor(space_spec(action_space), hidden=hidden, layers=algo.mlp_layers)
-    tx = optax.chain(optax.clip_by_global_norm(algo.wm_grad_clip), optax.adam(algo.wm_lr, eps=1e-8))
+    tx, step = make_world_model_step(algo, model)
 
     @jax.jit
     def init(key):
@@ -140,7 +141,7 @@ def _models(core: str, width: int, layers: int, hidden: int, groups: int, classe
     params, actor_params, opt_state = init(jax.random.key(0))
     loss_fn = lambda p, b, k: world_model_loss(k, p, b, model=model, dyn_scale=algo.dyn_scale,
                                                rep_scale=algo.rep_scale, free_bits=algo.free_bits)
-    return {"obs_space": obs_space, "model": model, "actor": actor, "tx": tx, "loss_fn": loss_fn,
+    return {"obs_space": obs_space, "model": model, "actor": actor, "step": step, "loss_fn": loss_fn,
             "params": params, "actor_params": actor_params, "opt_state": opt_state}
 
 
@@ -151,16 +152,15 @@ def bench_setting(core: str, length: int, batch: int, width: int = 64, layers: i
     load_before = os.getloadavg()
     wall = time.perf_counter()
     m = _models(core, width, layers, hidden, groups, classes, image, posterior)
-    model, actor, tx, loss_fn = m["model"], m["actor"], m["tx"], m["loss_fn"]
+    model, actor, step, loss_fn = m["model"], m["actor"], m["step"], m["loss_fn"]
     params, actor_params, opt_state = m["params"], m["actor_params"], m["opt_state"]
     data = _batch(length, m["obs_space"], length, batch, reset_prob)
     k_loss, k_imagine = jax.random.split(jax.random.key(1))
     loss_keys, imagine_keys = list(jax.random.split(k_loss, repeats)), list(jax.random.split(k_imagine, repeats))
 
     def update(params, opt_state, data, key):
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, data, key)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, aux.metrics
+        params, opt_state, aux, _ = step(params, opt_state, data, key)
+        return params, opt_state, aux.metrics
 
     wm_compiled, wm_compile_s = _compile(update, (params, opt_state, data, k_loss))
     state = wm_compiled(params, opt_state, data, k_loss)  # warm-up

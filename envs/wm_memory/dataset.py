@@ -12,7 +12,7 @@ Layout (as ``ssmrl.dreamer.replay``), one episode = ``T = params.length`` observ
 :class:`WMEpisodes` holds these ``[T, N, ...]`` plus ``markers``: the task's per-episode step indices
 (``revisit_step``, ``teleport_step`` / ``teleport_source``, ``cue`` / ``cue_last_seen`` / ``reward_step``,
 ``return_step`` / ``first_change_step`` / ``last_change_step``), int32 [N]. Its fields match what
-``ssmrl.dreamer.world_model.world_model_loss`` reads from a batch.
+``ssmrl.world_model.model.world_model_loss`` reads from a batch.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from ssmrl.benchmark.settings import CLI_KEYS, PRESET_DIR, _parse, read_preset
-from ssmrl.config import MODEL_FIXED, ConfigError, ModelConfig
+from ssmrl.config import MODEL_FIXED, ConfigError, ModelConfig, build
 from ssmrl.core import available_cores
 from ssmrl.wm_bench.offline import OfflineConfig
 
@@ -224,20 +224,8 @@ def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
 
 
 def _offline(fields: dict, where: str) -> OfflineConfig:
-    valid = {f.name: f for f in dataclasses.fields(OfflineConfig)}
-    for key, value in fields.items():
-        if key not in valid:
-            raise ConfigError(f"{where}: unknown OfflineConfig field {key!r}; valid: {list(valid)}")
-        default = getattr(OfflineConfig, key)
-        kinds = (int, float) if isinstance(default, float) else (type(default),)
-        if not isinstance(value, kinds) or isinstance(value, bool) != isinstance(default, bool):
-            raise ConfigError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
-    cfg = OfflineConfig(**{k: float(v) if isinstance(getattr(OfflineConfig, k), float) else v
-                           for k, v in fields.items()})
-    from ssmrl.dreamer.world_model import POSTERIORS
-
-    if cfg.posterior not in POSTERIORS:
-        raise ConfigError(f"{where}.posterior: unknown {cfg.posterior!r}; valid: {list(POSTERIORS)}")
+    cfg = build(OfflineConfig, fields, where)  # the typed config path of every run config
+    cfg.validate_world_model(where)
     if cfg.batch_size < 1 or cfg.seq_len < 0:
         raise ConfigError(f"{where}: batch_size must be >= 1 and seq_len >= 0 (0: whole episodes), got "
                           f"{cfg.batch_size}, {cfg.seq_len}")

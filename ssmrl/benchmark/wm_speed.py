@@ -18,9 +18,9 @@ from ssmrl.benchmark.results import write_json
 from ssmrl.benchmark.wm_report import SPEED_FILE
 from ssmrl.benchmark.wm_settings import ModelSpec, WMSettings
 from ssmrl.dreamer.replay import ReplayBatch
-from ssmrl.dreamer.world_model import dummy_inputs
 from ssmrl.wm_bench.offline import Offline, train_throughput
 from ssmrl.wm_bench.openloop import imagine_throughput
+from ssmrl.world_model.model import dummy_inputs
 
 
 @dataclass(frozen=True, eq=False)

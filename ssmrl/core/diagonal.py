@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from ssmrl.core.base import SequenceCore, check_sequence_inputs, check_step_inputs
-from ssmrl.core.cmath import project_in, project_out_real
+from ssmrl.core.complex_linear import project_in, project_out_real
 from ssmrl.core.scan import reset_scan, reset_step
 
 Array = jax.Array

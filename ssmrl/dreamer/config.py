@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ssmrl.config import CollectConfig, ConfigError
-
-POSTERIORS = ("s4wm", "recurrent")
+from ssmrl.world_model.config import WorldModelConfig
 
 
 @dataclass(frozen=True)
-class DreamerConfig(CollectConfig):
+class DreamerConfig(CollectConfig, WorldModelConfig):
+    """Collection (``CollectConfig``), the world model (``WorldModelConfig``: latents, heads, KL balance, its
+    optimiser, image scaling) and Dreamer's own keys: replay, ratio, imagination and the actor-critic."""
+
     total_timesteps: int = 100_000
     num_envs: int = 8
     num_steps: int = 16
@@ -26,20 +28,8 @@ class DreamerConfig(CollectConfig):
     seq_len: int = 64
     replay_capacity: int = 100_000
     learning_starts: int = 2_000
-    posterior: str = "s4wm"
-    latent_groups: int = 8
-    latent_classes: int = 8
-    hidden: int = 128
-    mlp_layers: int = 2
-    unimix: float = 0.01
-    reward_bins: int = 255
-    free_bits: float = 1.0
-    dyn_scale: float = 0.5
-    rep_scale: float = 0.1
-    wm_lr: float = 3e-4
     actor_lr: float = 1e-4
     critic_lr: float = 1e-3
-    wm_grad_clip: float = 1000.0
     ac_grad_clip: float = 100.0
     horizon: int = 15
     gamma: float = 0.99
@@ -49,9 +39,6 @@ class DreamerConfig(CollectConfig):
     slow_critic_reg: float = 1.0
     replay_critic: float = 0.3
     return_norm_decay: float = 0.99
-    cnn_depth: int = 16
-    image_scale: float = 1.0
-    image_shift: float = 0.0
     reward_multiplier: float = 1.0
     replay_episode_starts: bool = False
 
@@ -76,13 +63,10 @@ class DreamerConfig(CollectConfig):
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the ``algo.*`` key and its valid values."""
         self.validate_collection()
-        for key in ("batch_size", "seq_len", "replay_capacity",
-                    "latent_groups", "latent_classes", "hidden", "mlp_layers", "reward_bins", "horizon",
-                    "cnn_depth"):
+        self.validate_world_model("algo")
+        for key in ("batch_size", "seq_len", "replay_capacity", "horizon"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"algo.{key} must be >= 1, got {getattr(self, key)}")
-        if self.posterior not in POSTERIORS:
-            raise ConfigError(f"algo.posterior: unknown posterior {self.posterior!r}; valid: {list(POSTERIORS)}")
         per_env = self.replay_capacity // self.num_envs
         if per_env < self.seq_len:
             raise ConfigError(f"algo.seq_len={self.seq_len} is longer than the replay holds per environment "
@@ -95,15 +79,12 @@ class DreamerConfig(CollectConfig):
                               f"{self.seq_len} replayed); valid: algo.train_ratio >= {least:g}")
         if self.learning_starts < 0:
             raise ConfigError(f"algo.learning_starts must be >= 0, got {self.learning_starts}")
-        for key in ("wm_lr", "actor_lr", "critic_lr", "wm_grad_clip", "ac_grad_clip", "image_scale",
-                    "reward_multiplier"):
+        for key in ("actor_lr", "critic_lr", "ac_grad_clip", "reward_multiplier"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"algo.{key} must be > 0, got {getattr(self, key)}")
-        for key in ("free_bits", "dyn_scale", "rep_scale", "ent_coef", "slow_critic_reg", "replay_critic"):
+        for key in ("ent_coef", "slow_critic_reg", "replay_critic"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"algo.{key} must be >= 0, got {getattr(self, key)}")
         for key in ("gamma", "lam", "slow_critic_decay", "return_norm_decay"):
             if not 0 <= getattr(self, key) <= 1:
                 raise ConfigError(f"algo.{key} must be in [0, 1], got {getattr(self, key)}")
-        if not 0 <= self.unimix < 1:
-            raise ConfigError(f"algo.unimix must be in [0, 1), got {self.unimix}")

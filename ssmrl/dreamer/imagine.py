@@ -1,6 +1,6 @@
 """Imagination: the actor and critic on world-model features, and rollouts of the prior from posterior states.
 
-From each start state ``s_0 = (carry, h_0, z_0)`` (``ssmrl.dreamer.world_model.ImagineStart``), for ``i = 0 ..
+From each start state ``s_0 = (carry, h_0, z_0)`` (``ssmrl.world_model.model.ImagineStart``), for ``i = 0 ..
 H - 1``: ``a_i ~ pi(. | feat_i)``, then the world model's ``imagine_step`` (the core's ``step``, no reset) gives
 ``h_{i+1}`` and ``z_{i+1} ~ p(z | h_{i+1})``. Rewards and continues are the heads at states ``1 .. H``, the layout
 ``ssmrl.dreamer.losses`` expects (``reward[i] = r_{i+1}``, ``cont[i] = c_{i+1}``); the start's own continue
@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from ssmrl.dreamer.world_model import MLP, ImagineStart, WorldModel, features
 from ssmrl.nets import PolicyHead
 from ssmrl.nets.twohot import symlog_bins, twohot_mean
+from ssmrl.world_model.model import MLP, ImagineStart, WorldModel, features
 
 Array = jax.Array
 sg = jax.lax.stop_gradient

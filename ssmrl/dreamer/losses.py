@@ -1,9 +1,6 @@
-"""Losses of the world model and of the actor-critic in imagination (DreamerV3 conventions).
+"""Losses of the actor-critic in imagination (DreamerV3 conventions; the world model's KL balance is
+``ssmrl.nets.latent.kl_balance``).
 
-* :func:`kl_balance`: the two KL terms between the posterior ``q`` and the prior ``p``, with stop-gradients as
-  DreamerV3 (dynamics term ``KL[sg q || p]`` trains only the prior, representation term ``KL[q || sg p]`` only the
-  posterior) and free bits applied **per step** (each term is clipped below at ``free_bits`` nats at every
-  ``[T, B]`` position, then averaged).
 * :func:`lambda_returns` on an imagined trajectory, :func:`replay_returns` on a replayed one (bootstrapped with
   imagination), :func:`discount_weight` (the per-step weight of the actor and
   critic losses), the percentile return normaliser :class:`ReturnNorm`.
@@ -29,31 +26,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from ssmrl.nets.latent import categorical_kl
 from ssmrl.nets.twohot import twohot_loss, twohot_mean
 
 Array = jax.Array
 sg = jax.lax.stop_gradient
-
-
-def kl_balance(post_logits: Array, prior_logits: Array, dyn_scale: float = 0.5, rep_scale: float = 0.1,
-               free_bits: float = 1.0, unimix: float = 0.01) -> tuple[Array, dict[str, Array]]:
-    """KL balancing with free bits.
-
-    Args:
-      post_logits, prior_logits: float [..., G, K] (e.g. [T, B, G, K]) of q(z_t | .) and p(z_t | h_t).
-    Returns:
-      (loss float32 [], {"dyn_kl", "rep_kl"}): ``loss = mean(dyn_scale * max(free_bits, KL[sg q || p])
-      + rep_scale * max(free_bits, KL[q || sg p]))`` with the clip applied per step before the mean;
-      ``dyn_kl`` and ``rep_kl`` are the means of the unclipped KLs (equal in value; they differ only in where the
-      gradient goes). Below ``free_bits`` a step's term is constant, so it passes no gradient at all.
-    """
-    if post_logits.shape != prior_logits.shape:
-        raise ValueError(f"post_logits {post_logits.shape} and prior_logits {prior_logits.shape} must match")
-    dyn = categorical_kl(sg(post_logits), prior_logits, unimix)
-    rep = categorical_kl(post_logits, sg(prior_logits), unimix)
-    loss = dyn_scale * jnp.maximum(dyn, free_bits) + rep_scale * jnp.maximum(rep, free_bits)
-    return loss.mean(), {"dyn_kl": dyn.mean(), "rep_kl": rep.mean()}
 
 
 def lambda_returns(reward: Array, cont: Array, value: Array, gamma: float, lam: float) -> Array:

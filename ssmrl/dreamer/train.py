@@ -52,17 +52,12 @@ from ssmrl.dreamer.losses import (
     return_norm_update,
 )
 from ssmrl.dreamer.replay import Replay, replay_add, replay_init, replay_sample, replay_size
-from ssmrl.dreamer.world_model import (
-    WMCarry,
-    features,
-    init_world_model,
-    make_world_model,
-    obs_kind,
-    world_model_loss,
-)
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
 from ssmrl.host_acting import HostTrain, make_host_act, make_host_evaluate
 from ssmrl.nets import space_spec
+from ssmrl.world_model.build import build_world_model
+from ssmrl.world_model.model import WMCarry, features, init_world_model
+from ssmrl.world_model.step import make_world_model_step
 
 Array = jax.Array
 sg = jax.lax.stop_gradient
@@ -119,16 +114,10 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
     if obs_spec[0] == "box" and len(obs_spec[1]) not in (1, 3):
         raise ConfigError(f"env.task {cfg.env.task}: observations of shape {obs_spec[1]} are neither vectors nor "
                           "[H, W, C] images; valid: rank 1 (MLP encoder) or rank 3 (CNN encoder)")
-    if obs_kind(obs_spec) == "image" and algo.image_scale == 1.0 and jnp.dtype(obs_space.dtype) == jnp.uint8:
-        raise ConfigError("algo.image_scale=1 with uint8 image observations; valid: 255 (with algo.image_shift=0.5)")
-    world_model = make_world_model(
-        obs_space, action_space, cfg.model.make_stack(), groups=algo.latent_groups, classes=algo.latent_classes,
-        hidden=algo.hidden, mlp_layers=algo.mlp_layers, reward_bins=algo.reward_bins, unimix=algo.unimix,
-        posterior=algo.posterior, cnn_depth=algo.cnn_depth, image_scale=algo.image_scale,
-        image_shift=algo.image_shift)
+    world_model = build_world_model(algo, obs_space, action_space, cfg.model.make_stack())
+    wm_tx, wm_step = make_world_model_step(algo, world_model)
     actor = Actor(action_spec, hidden=algo.hidden, layers=algo.mlp_layers)
     critic = Critic(num_bins=algo.reward_bins, hidden=algo.hidden, layers=algo.mlp_layers)
-    wm_tx = _optimizer(algo.wm_lr, algo.wm_grad_clip)
     actor_tx = _optimizer(algo.actor_lr, algo.ac_grad_clip)
     critic_tx = _optimizer(algo.critic_lr, algo.ac_grad_clip)
     action_example = jnp.asarray(action_space.sample(jax.random.PRNGKey(0)))
@@ -170,11 +159,7 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
     def grad_step(state: DreamerState, key: Array) -> tuple[DreamerState, dict[str, Array]]:
         key_sample, key_wm, key_imagine = jax.random.split(key, 3)
         batch = replay_sample(key_sample, state.replay, algo.batch_size, algo.seq_len, algo.replay_episode_starts)
-        wm_loss = lambda p: world_model_loss(key_wm, p, batch, model=world_model, dyn_scale=algo.dyn_scale,
-                                             rep_scale=algo.rep_scale, free_bits=algo.free_bits)
-        (_, aux), wm_grads = jax.value_and_grad(wm_loss, has_aux=True)(state.wm_params)
-        updates, wm_opt = wm_tx.update(wm_grads, state.wm_opt, state.wm_params)
-        wm_params = optax.apply_updates(state.wm_params, updates)
+        wm_params, wm_opt, aux, _ = wm_step(state.wm_params, state.wm_opt, batch, key_wm)
 
         def actor_objective(actor_params):
             traj = imagine(key_imagine, state.wm_params, actor_params, aux.start, algo.horizon,

@@ -39,8 +39,8 @@ from rich.console import Console
 from ssmrl.checkpoint import Checkpointer, CheckpointError
 from ssmrl.config import RunConfig
 from ssmrl.host_acting import HostTrain
-from ssmrl.logging import RunLogger
 from ssmrl.plotting import plot_runs
+from ssmrl.run_log import RunLogger
 from ssmrl.runners.fused import make_fused_runner, seed_keys
 from ssmrl.runners.hosted import make_host_runner
 from ssmrl.runners.progress import ProgressReporter

@@ -9,7 +9,8 @@ PNGs). ``ssmrl`` never imports ``envs``: the caller makes the data and passes th
 
     env, env_params = envs.wm_memory.make_task("RevisitEasy")
     train = generate_dataset(key_train, "RevisitEasy", 512); test = generate_dataset(key_test, "RevisitEasy", 64)
-    cell = run_cell(OfflineConfig(), ModelConfig(name="s5"), "s5", "RevisitEasy", env.observation_space(env_params),
+    cfg = OfflineConfig(latent_groups=16, latent_classes=16, hidden=256, image_scale=255.0, image_shift=0.5)
+    cell = run_cell(cfg, ModelConfig(name="s5"), "s5", "RevisitEasy", env.observation_space(env_params),
                     env.action_space(env_params), train, test, num_steps=2000, key=key)
     rows.append(cell.row); curves[name] = cell.result.mse; preds[name] = cell.result.pred[:, 0]
     # per task: report.plot_mse_curves(curves, ...); report.plot_strip(cell.result.truth[:, 0], preds, ...)

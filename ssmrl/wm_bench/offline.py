@@ -7,9 +7,9 @@ the same length T. :func:`sample_batch` draws ``batch_size`` windows of ``seq_le
 inside one episode, time-major ``[seq_len, batch_size, ...]`` (a ``ssmrl.dreamer.replay.ReplayBatch``); a
 window that starts after step 0 gets ``is_first[0] = True`` and zero action and reward there, as the replay does.
 
-One training step (``Offline.train_step``): ``ssmrl.dreamer.world_model.world_model_loss`` (posterior sampled with
-a key split from the state's), its gradient, a clipped Adam step (``wm_lr``, ``wm_grad_clip``). The settings come
-from any config with :class:`OfflineConfig`'s field names (an ``OfflineConfig`` or a
+One training step (``Offline.train_step``): the world model's step (``ssmrl.world_model.step``: its loss with the
+posterior sampled by a key split from the state's, the gradient, a clipped Adam step). The settings come from an
+:class:`OfflineConfig` (or any ``ssmrl.world_model.WorldModelConfig`` with ``batch_size`` and ``seq_len``, e.g. a
 ``ssmrl.dreamer.config.DreamerConfig``); the sequence core from a ``ssmrl.config.ModelConfig``, a core name or a
 built stack. :func:`fit` runs many steps in jitted chunks (sample + step under ``lax.scan``) and returns every
 step's metrics.
@@ -29,9 +29,11 @@ import numpy as np
 import optax
 from flax import struct
 
-from ssmrl.config import ModelConfig
 from ssmrl.dreamer.replay import ReplayBatch
-from ssmrl.dreamer.world_model import POSTERIORS, WorldModel, init_world_model, make_world_model, world_model_loss
+from ssmrl.world_model.build import build_world_model
+from ssmrl.world_model.config import WorldModelConfig
+from ssmrl.world_model.model import WorldModel, init_world_model
+from ssmrl.world_model.step import make_world_model_step
 
 Array = jax.Array
 METRIC_KEYS = ("loss", "recon_loss", "reward_loss", "cont_loss", "dyn_kl", "rep_kl", "post_entropy",
@@ -39,27 +41,13 @@ METRIC_KEYS = ("loss", "recon_loss", "reward_loss", "cont_loss", "dyn_kl", "rep_
 
 
 @dataclasses.dataclass(frozen=True)
-class OfflineConfig:
-    """Offline world-model training. Field names and meanings as ``DreamerConfig``'s (so either works);
-    ``seq_len`` 0: whole episodes. Images default to uint8 frames (``obs / 255 - 0.5``)."""
+class OfflineConfig(WorldModelConfig):
+    """Offline world-model training: the world model's settings (:class:`WorldModelConfig`, the defaults Dreamer
+    uses) and the batches: ``batch_size`` windows of ``seq_len`` steps (0: whole episodes). uint8 frames need
+    ``image_scale=255, image_shift=0.5``."""
 
     batch_size: int = 16
     seq_len: int = 0
-    posterior: str = "s4wm"
-    latent_groups: int = 16
-    latent_classes: int = 16
-    hidden: int = 256
-    mlp_layers: int = 2
-    unimix: float = 0.01
-    reward_bins: int = 255
-    free_bits: float = 1.0
-    dyn_scale: float = 0.5
-    rep_scale: float = 0.1
-    wm_lr: float = 3e-4
-    wm_grad_clip: float = 1000.0
-    cnn_depth: int = 16
-    image_scale: float = 255.0
-    image_shift: float = 0.5
 
 
 @struct.dataclass
@@ -89,32 +77,6 @@ class Offline(NamedTuple):
     train_step: Callable
     sample: Callable
     train_steps: Callable
-
-
-def _stack(model: Any):
-    """A ModelConfig, a core name (ModelConfig's defaults) or an already built stack -> the stack."""
-    if isinstance(model, str):
-        model = ModelConfig(name=model)
-    if isinstance(model, ModelConfig):
-        return model.make_stack()
-    if not hasattr(model, "d_model") or not hasattr(model, "step"):
-        raise ValueError(f"model must be a ModelConfig, a core name or a built stack, got {model!r}")
-    return model
-
-
-def build_world_model(cfg: Any, obs_space: Any, action_space: Any, model: Any, **options: Any) -> WorldModel:
-    """The world model that ``cfg`` (OfflineConfig field names) describes on the core ``model`` (ModelConfig,
-    core name or stack); ``options`` override :class:`WorldModel` attributes (e.g. ``dtype``)."""
-    if cfg.posterior not in POSTERIORS:
-        raise ValueError(f"posterior: unknown {cfg.posterior!r}; valid: {list(POSTERIORS)}")
-    image = len(getattr(obs_space, "shape", ())) == 3
-    if image and cfg.image_scale == 1.0 and jnp.dtype(obs_space.dtype) == jnp.uint8:
-        raise ValueError("image_scale=1 with uint8 image observations; valid: 255 (with image_shift=0.5)")
-    kwargs = dict(groups=cfg.latent_groups, classes=cfg.latent_classes, hidden=cfg.hidden,
-                  mlp_layers=cfg.mlp_layers, reward_bins=cfg.reward_bins, unimix=cfg.unimix,
-                  posterior=cfg.posterior, cnn_depth=cfg.cnn_depth, image_scale=cfg.image_scale,
-                  image_shift=cfg.image_shift)
-    return make_world_model(obs_space, action_space, _stack(model), **{**kwargs, **options})
 
 
 def sample_batch(key: Array, episodes: Any, batch_size: int, seq_len: int = 0) -> ReplayBatch:
@@ -156,11 +118,8 @@ def make_offline(cfg: Any, obs_space: Any, action_space: Any, model: Any, jit_op
     """Offline training of the world model ``build_world_model(cfg, obs_space, action_space, model, **options)``;
     see :class:`Offline` and the module docstring. ``jit_options`` go to every ``jax.jit`` (e.g.
     ``compiler_options={"xla_backend_optimization_level": 0}``: faster compiles for tiny test models)."""
-    world_model = build_world_model(cfg, obs_space, action_space, model, **options)
-    tx = optax.chain(optax.clip_by_global_norm(cfg.wm_grad_clip), optax.adam(cfg.wm_lr, eps=1e-8))
-    loss_fn = lambda params, batch, key: world_model_loss(
-        key, params, batch, model=world_model, dyn_scale=cfg.dyn_scale, rep_scale=cfg.rep_scale,
-        free_bits=cfg.free_bits)
+    world_model = build_world_model(cfg, obs_space, action_space, model, where="offline", **options)
+    tx, step = make_world_model_step(cfg, world_model)
 
     def init(key: Array) -> OfflineState:
         key_params, key_state = jax.random.split(key)
@@ -169,9 +128,7 @@ def make_offline(cfg: Any, obs_space: Any, action_space: Any, model: Any, jit_op
 
     def train_step(state: OfflineState, batch: Any) -> tuple[OfflineState, dict[str, Array]]:
         key, key_loss = jax.random.split(state.key)
-        (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, key_loss)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        params, opt_state, aux, grads = step(state.params, state.opt_state, batch, key_loss)
         metrics = {**aux.metrics, "grad_norm": optax.tree.norm(grads).astype(jnp.float32)}
         return OfflineState(params, opt_state, key, state.step + 1), metrics
 

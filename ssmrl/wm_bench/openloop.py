@@ -37,8 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from ssmrl.dreamer.world_model import WorldModel, dummy_inputs, features, obs_kind
 from ssmrl.wm_bench.offline import time_compiled
+from ssmrl.world_model.model import WorldModel, dummy_inputs, features, obs_kind
 
 Array = jax.Array
 REWARD_THRESHOLD = 0.5  # a predicted reward above it counts as "rewarded" (rewards here are 0 or 1)

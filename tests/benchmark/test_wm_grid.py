@@ -67,7 +67,7 @@ def test_settings_models_and_dotted_overrides(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["models=[s5,nope]"], ["models: unknown model 'nope'", "valid: cores", "'s5'", "variants ['rssm']"]),
-    (["offline.nokey=1"], ["offline: unknown OfflineConfig field 'nokey'", "batch_size"]),
+    (["offline.nokey=1"], ["unknown key offline.nokey; valid keys in offline:", "batch_size"]),
     (["offline.batch_size=big"], ["offline.batch_size: expected int, got 'big'"]),
     (["nokey=1"], ["unknown setting 'nokey'", "train_steps"]),
     (["train_steps=0"], ["train_steps must be >= 1, got 0"]),
@@ -233,7 +233,7 @@ def test_train_timed_takes_the_steps_of_fit():
                        reward=np.zeros((12, 3), np.float32), is_first=first, terminated=np.zeros((12, 3), bool),
                        truncated=np.roll(first, -1, 0))
     tiny = OfflineConfig(batch_size=4, seq_len=8, latent_groups=4, latent_classes=4, hidden=16, mlp_layers=1,
-                         cnn_depth=4, reward_bins=15)
+                         cnn_depth=4, reward_bins=15, image_scale=255.0, image_shift=0.5)
     offline = make_offline(tiny, Box(0, 255, (32, 32, 3), jnp.uint8), Discrete(5),
                            ModelConfig(name="gru", d_model=16, n_layers=1),
                            jit_options={"compiler_options": {"xla_backend_optimization_level": 0,

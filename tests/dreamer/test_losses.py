@@ -8,13 +8,13 @@ from ssmrl.dreamer.losses import (
     actor_loss,
     critic_loss,
     discount_weight,
-    kl_balance,
     lambda_returns,
     replay_returns,
     return_norm_init,
     return_norm_scale,
     return_norm_update,
 )
+from ssmrl.nets.latent import kl_balance
 from ssmrl.nets.twohot import symlog_bins
 
 E = np.e

@@ -20,7 +20,10 @@ import pytest
 from ssmrl.core import available_cores, make_stack
 from ssmrl.dreamer.imagine import Actor, imagine
 from ssmrl.dreamer.replay import ReplayBatch
-from ssmrl.dreamer.world_model import (
+from ssmrl.env import Box, Discrete, MultiDiscrete
+from ssmrl.nets import space_spec
+from ssmrl.nets.conv import ConvDecoder, ConvEncoder, conv_feature_size, conv_sizes
+from ssmrl.world_model.model import (
     ImagineStart,
     WorldModel,
     init_world_model,
@@ -28,9 +31,6 @@ from ssmrl.dreamer.world_model import (
     space_features,
     world_model_loss,
 )
-from ssmrl.env import Box, Discrete, MultiDiscrete
-from ssmrl.nets import space_spec
-from ssmrl.nets.conv import ConvDecoder, ConvEncoder, conv_feature_size, conv_sizes
 
 T, B, H, OBS, ACTIONS, HORIZON, T_IMAGINE = 8, 2, 4, 3, 3, 3, 4
 CASES = available_cores()

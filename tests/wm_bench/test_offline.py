@@ -23,7 +23,7 @@ from ssmrl.wm_bench.offline import OfflineConfig, compiled_memory, fit, make_off
 
 OBS_SPACE, ACTION_SPACE = Box(0, 255, (32, 32, 3), jnp.uint8), Discrete(5)
 TINY = OfflineConfig(batch_size=4, seq_len=8, latent_groups=4, latent_classes=4, hidden=16, mlp_layers=1,
-                     cnn_depth=4, reward_bins=15)
+                     cnn_depth=4, reward_bins=15, image_scale=255.0, image_shift=0.5)
 FAST_JIT = {"compiler_options": {"xla_backend_optimization_level": 0}}
 TINY_CORE = ModelConfig(name="gru", d_model=16, n_layers=1)
 

@@ -22,7 +22,7 @@ MSE decoder); other ``Box`` shapes are vectors (symlog, MLP; symlog-MSE decoder)
 concatenated one-hots) or as the raw Box vector.
 
 Loss (:func:`world_model_loss`): recon + reward + continue + ``kl_balance`` (DreamerV3 scales 0.5 / 0.1, free bits
-1 nat applied per step, see ``ssmrl.dreamer.losses``), each term averaged over ``[T, B]``.
+1 nat applied per step, see ``ssmrl.nets.latent``), each term averaged over ``[T, B]``.
 """
 
 from __future__ import annotations
@@ -36,14 +36,13 @@ import numpy as np
 import optax
 from flax import struct
 
-from ssmrl.dreamer.losses import kl_balance
 from ssmrl.nets.conv import ConvDecoder, ConvEncoder
 from ssmrl.nets.encoders import space_spec
-from ssmrl.nets.latent import flatten_latent, latent_entropy, sample_latent
+from ssmrl.nets.latent import flatten_latent, kl_balance, latent_entropy, sample_latent
 from ssmrl.nets.twohot import symlog, symlog_bins, twohot_loss, twohot_mean
+from ssmrl.world_model.config import POSTERIORS
 
 Array = jax.Array
-POSTERIORS = ("s4wm", "recurrent")
 sg = jax.lax.stop_gradient
 
 

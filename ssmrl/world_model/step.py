@@ -1,0 +1,34 @@
+"""One training step of the world model: its loss on a replayed batch, the gradient, a clipped Adam step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import optax
+
+from ssmrl.world_model.config import WorldModelConfig
+from ssmrl.world_model.model import LossAux, WorldModel, world_model_loss
+
+Array = jax.Array
+
+
+def make_world_model_step(cfg: WorldModelConfig, world_model: WorldModel
+                          ) -> tuple[optax.GradientTransformation, Callable]:
+    """-> (tx, step). tx: Adam (``cfg.wm_lr``, eps 1e-8) after clipping the global gradient norm at
+    ``cfg.wm_grad_clip`` (``tx.init(params)`` is the optimiser state). ``step(params, opt_state, batch, key) ->
+    (params, opt_state, aux, grads)``: :func:`world_model_loss` on ``batch`` ([T, B, ...], a
+    ``ssmrl.dreamer.replay.ReplayBatch``) with the posterior sampled by ``key``, its gradient ``grads`` (the
+    parameters' tree) and one step of ``tx``; ``aux``: the loss's :class:`LossAux` (metrics and imagination
+    starts). Pure and jittable."""
+    tx = optax.chain(optax.clip_by_global_norm(cfg.wm_grad_clip), optax.adam(cfg.wm_lr, eps=1e-8))
+
+    def step(params: Any, opt_state: Any, batch: Any, key: Array) -> tuple[Any, Any, LossAux, Any]:
+        loss = lambda p: world_model_loss(key, p, batch, model=world_model, dyn_scale=cfg.dyn_scale,
+                                          rep_scale=cfg.rep_scale, free_bits=cfg.free_bits)
+        (_, aux), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, aux, grads
+
+    return tx, step
