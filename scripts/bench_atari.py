@@ -9,7 +9,7 @@ of one game's 100k agent steps.
   and actor-critic), median over ``--train-updates`` calls after the compile; expressed as agent steps per second
   (``steps_per_update / seconds``);
 - projection: hours for 100k agent steps = 100,000 x (1 / collection + 1 / training) / 3600 (the two run one
-  after the other in the host loop), plus the compile time and a 100-episode final evaluation not included.
+  after the other in the run loop), plus the compile time and a 100-episode final evaluation not included.
 
 Every Hydra override of ``scripts/dreamer.py`` applies (e.g. ``model=gru``, ``algo.train_ratio=256``); the defaults
 are the full Atari 100k settings. ``algo.learning_starts`` is lowered to one replayed sequence so training starts
@@ -36,7 +36,7 @@ from ssmrl.cli import compose_config
 from ssmrl.config import run_config_from_dict
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.train import make_train
-from ssmrl.runners.hosted import make_host_runner
+from ssmrl.runners.host_envs import make_host_runner
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 BUDGET = 100_000

@@ -42,9 +42,9 @@ import numpy as np
 from ssmrl.core import available_cores, make_stack
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.imagine import Actor, imagine
-from ssmrl.dreamer.replay import ReplayBatch
 from ssmrl.env import Box, Discrete
 from ssmrl.nets import space_spec
+from ssmrl.world_model.batch import ReplayBatch
 from ssmrl.world_model.build import build_world_model
 from ssmrl.world_model.model import init_world_model, world_model_loss
 from ssmrl.world_model.step import make_world_model_step

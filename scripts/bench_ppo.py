@@ -62,7 +62,7 @@ def bench_one(task: str, core: str, width: int, layers: int, num_envs: int, num_
     start = time.perf_counter()
     for _ in range(repeats):
         state, metrics = runner.run(state, per_call)
-        jax.device_get(metrics)  # what the host loop does after every call
+        jax.device_get(metrics)  # what the run loop does after every call
     seconds = time.perf_counter() - start
     return {"core": core, "width": width, "layers": layers, "num_envs": num_envs, "num_steps": num_steps,
             "per_call": per_call, "devices": len(runner.devices), "seeds": seeds,

@@ -1,5 +1,5 @@
 """What every training script shares: Hydra's composed config -> a validated :class:`ssmrl.config.RunConfig` for one
-algorithm -> the environment -> the host loop, in a run directory that is new (absent or empty) or holds the run to
+algorithm -> the environment -> the run loop, in a run directory that is new (absent or empty) or holds the run to
 resume, locked against a second writer.
 
 Every user-facing failure is one unwrapped line and an exit status, never a traceback, and loses nothing saved:
@@ -134,8 +134,8 @@ def run_script(config_dir: Path, config_name: str, algo: type, make_train: Calla
                make_env: Callable[[str], tuple[Any, Any]], available: Callable[[str], list[str]],
                argv: list[str] | None = None, usage: str = "") -> None:
     """The body of ``scripts/<algorithm>.py``: Hydra overrides (``argv``, default ``sys.argv[1:]``) -> config ->
-    env -> ``ssmrl.runners.host.train``; exits with a one-line message on failure."""
-    from ssmrl.runners.host import Diverged, Interrupted, train
+    env -> ``ssmrl.runners.loop.train``; exits with a one-line message on failure."""
+    from ssmrl.runners.loop import Diverged, Interrupted, train
 
     argv = sys.argv[1:] if argv is None else argv
     console = Console(soft_wrap=True)

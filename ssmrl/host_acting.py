@@ -15,7 +15,7 @@ environment holds ``env_state=None``: the environment's own state lives in the e
 ``snapshot``).
 
 An algorithm that supports host environments returns a :class:`HostTrain` from its ``make_train`` instead of the
-pure ``(init, update, evaluate)`` triple; ``ssmrl.runners.hosted`` drives it inside the one host loop.
+pure ``(init, update, evaluate)`` triple; ``ssmrl.runners.host_envs`` drives it inside the one run loop.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 an algorithm reports, resumable.
 
 ``metrics.csv`` starts with ``update``; its other columns are the keys of the first row logged (the algorithm's
-metrics, the seed statistics the host loop adds, ``sps``, ``wall_s``) and stay fixed for the run, across resumes
+metrics, the seed statistics the run loop adds, ``sps``, ``wall_s``) and stay fixed for the run, across resumes
 (a key that appears later is reported once and not written). A value of ``None`` (nothing to report, e.g. no
 episode ended) is an empty cell; a non-finite value is written as ``nan`` / ``inf`` so that divergence is
 visible (tensorboard skips them). Tensorboard gets every key under ``train/`` (per-seed returns under ``seeds/``)

@@ -1,5 +1,5 @@
 """Imports flow one way: a package of ``ssmrl`` may import only the layers below it, in the order core <- nets <-
-acting / world_model <- ppo / dreamer / diagnostics <- runners / cli <- benchmark / wm_bench (see ``LAYERS``);
+acting / world_model <- ppo / dreamer / diagnostics <- runners / cli <- benchmark (see ``LAYERS``);
 ``ssmrl.core`` imports nothing else from ``ssmrl``, the algorithms (ppo, dreamer) do not import each other, the run
 layer imports no algorithm package, and ``ssmrl`` never imports ``envs`` (scripts join the two; README.md,
 "Layout"). Checked statically on the source, so a lazy import inside a function is caught too."""
@@ -46,7 +46,7 @@ LAYERS = [
     ["ssmrl.acting", "ssmrl.host_acting", "ssmrl.world_model"],
     ["ssmrl.ppo", "ssmrl.dreamer", "ssmrl.diagnostics"],
     ["ssmrl.runners", "ssmrl.cli"],
-    ["ssmrl.benchmark", "ssmrl.wm_bench"],  # applications of the algorithms and the run layer
+    ["ssmrl.benchmark"],  # applications of the algorithms and the run layer
 ]
 ALGORITHMS = ["ssmrl.ppo", "ssmrl.dreamer"]
 RUN_LAYER = ["ssmrl.runners", "ssmrl.cli"]

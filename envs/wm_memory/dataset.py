@@ -1,6 +1,6 @@
 """Scripted episodes of the wm_memory tasks in the world model's replay layout, generated on the fly from a seed.
 
-Layout (as ``ssmrl.dreamer.replay``), one episode = ``T = params.length`` observations, time-major:
+Layout (as ``ssmrl.world_model.batch``), one episode = ``T = params.length`` observations, time-major:
 
     obs[t]         uint8 [32, 32, 3]: observation t (obs 0 from reset)
     action[t]      int32: the action taken BEFORE obs t (0 where is_first, i.e. at t = 0)

@@ -2,7 +2,7 @@
 settings (:mod:`ssmrl.benchmark.settings`: a preset and command-line overrides), run one after the other in this
 process and resumable, and reported.
 
-**A cell** is one call of ``ssmrl.runners.host.train`` on the config that Hydra composes from
+**A cell** is one call of ``ssmrl.runners.loop.train`` on the config that Hydra composes from
 ``configs/<algo>.yaml`` with, in order: ``model=<model> env=<suite>``, the preset's and the command line's cell
 overrides (every cell, then the algorithm's, the model's and the task's own), ``env.task`` and ``run_dir =
 <out_dir>/runs/<algo>/<task>/<model>``. With ``match_params=N`` the cell's ``model.d_model`` is then set so that
@@ -51,7 +51,7 @@ from ssmrl.checkpoint import Checkpointer, CheckpointError
 from ssmrl.cli import compose_config
 from ssmrl.config import ConfigError, RunConfig, run_config_from_dict, run_config_to_dict
 from ssmrl.runners.fused import seed_keys
-from ssmrl.runners.host import Diverged, train
+from ssmrl.runners.loop import Diverged, train
 from ssmrl.runners.rundir import CONFIG_FILE, RunLock
 
 CELL_LOG = "train.log"
@@ -418,7 +418,7 @@ def main(argv: Sequence[str], config_dir: Path, algorithms: dict[str, Callable[[
     A preset with ``kind: world_model`` goes to :func:`ssmrl.benchmark.wm_grid.main` with the data factory
     ``wm_data`` instead."""
     from ssmrl.benchmark.wm_settings import WORLD_MODEL, preset_kind
-    from ssmrl.runners.host import Interrupted
+    from ssmrl.runners.loop import Interrupted
     from ssmrl.runners.rundir import RunDirError
 
     try:

@@ -1,5 +1,5 @@
 """The world-model grid (``scripts/benchmark.py preset=wm-backbones-smoke out_dir=...``): model x task cells of
-OFFLINE world-model training and open-loop evaluation (S4WM's protocol, ``ssmrl.wm_bench``), plus one throughput
+OFFLINE world-model training and open-loop evaluation (S4WM's protocol, ``ssmrl.world_model``), plus one throughput
 sweep per model; resumable; then ``wm_results.csv`` / ``.md`` and the PNGs (:mod:`ssmrl.benchmark.wm_report`).
 
 **Data.** ``ssmrl`` never imports ``envs``: the script passes ``wm_data(task, **task_kwargs) -> TaskData`` (the
@@ -9,9 +9,8 @@ spaces, the episode length T and ``generate(key, num_episodes)`` -> episodes [T,
 changes.
 
 **A cell** (task, model): the world model of the model's :class:`~ssmrl.benchmark.wm_settings.ModelSpec` trained for
-``train_steps`` steps on minibatches sampled from the training episodes (step i: ``offline.sample`` with
-``split(key_train, train_steps)[i]``, then ``train_step``: the same steps as ``ssmrl.wm_bench.offline.fit``, but
-dispatched one by one, which on CPU runs several times faster than ``fit``'s ``lax.scan``), then evaluated open-loop
+``train_steps`` steps on minibatches sampled from the training episodes (``ssmrl.world_model.offline.fit``: step i
+samples with ``split(key_train, train_steps)[i]``, then ``train_step``), then evaluated open-loop
 on the held-out episodes (``openloop.evaluate``). Its keys: ``split(k_cell, 3)`` -> init, training, evaluation,
 ``k_cell = fold_in(fold_in(key(seed), crc32(task)), crc32(model))``. Measured on the way: training steps/s (L x B
 replayed steps per second over the timed steps, sampling included, the training step compiled beforehand), its
@@ -57,20 +56,21 @@ from ssmrl.benchmark.results import read_json, write_json
 from ssmrl.benchmark.settings import apply_xla_flags, flatten
 from ssmrl.benchmark.sizing import stack_param_count, tree_param_count
 from ssmrl.benchmark.wm_references import reference_describe, reference_line, run_references
-from ssmrl.benchmark.wm_report import CURVES_FILE, REFERENCE_FILE, ROW_FILE, SPEED_FILE, STRIP_FILE, write_wm_report
+from ssmrl.benchmark.wm_report import (
+    CURVES_FILE,
+    REFERENCE_FILE,
+    ROW_FILE,
+    SPEED_FILE,
+    STRIP_FILE,
+    strip_columns,
+    table_row,
+    write_wm_report,
+)
 from ssmrl.benchmark.wm_settings import ModelSpec, WMSettings, load_wm_settings, model_specs
 from ssmrl.benchmark.wm_speed import SpeedUnit, run_speed, speed_describe, speed_line
 from ssmrl.config import ConfigError
-from ssmrl.wm_bench.offline import (
-    METRIC_KEYS,
-    Offline,
-    as_arrays,
-    compiled_memory,
-    device_peak_bytes,
-    make_offline,
-)
-from ssmrl.wm_bench.openloop import evaluate, make_rollout
-from ssmrl.wm_bench.report import strip_columns, table_row
+from ssmrl.world_model.offline import Offline, fit, make_offline
+from ssmrl.world_model.openloop import evaluate, make_rollout
 
 WM_DIR = "wm"
 
@@ -176,36 +176,6 @@ def unit_status(path: Path, spec: dict) -> str:
 # ---------------------------------------------------------------------------------------------- running
 
 
-def train_timed(offline: Offline, state: Any, episodes: Any, num_steps: int, key: jax.Array,
-                sync_every: int = 100) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
-    """``num_steps`` training steps as ``offline.fit`` takes them (step i samples with ``split(key,
-    num_steps)[i]``), the training step compiled first and then called once per step -> (state, metrics {name:
-    float32 [num_steps]}, speed {"T", "B", "steps_per_s" (B x T replayed steps per second over the steps, sampling
-    included), "run_s", "compile_s", "memory" (XLA's plan of the step), "peak_bytes"}) (``train_throughput``'s
-    keys, so ``report.table_row`` takes it). Metrics come to the host every ``sync_every`` steps."""
-    keys = jax.random.split(key, max(num_steps, 1))[:num_steps]
-    episodes = as_arrays(episodes)  # on the device once
-    batch = offline.sample(keys[0] if num_steps else key, episodes)
-    start = time.perf_counter()
-    step = offline.train_step.lower(state, batch).compile()
-    compile_s = time.perf_counter() - start
-    parts, pending = [], []
-    start = time.perf_counter()
-    for i in range(num_steps):
-        state, metrics = step(state, offline.sample(keys[i], episodes))
-        pending.append(metrics)
-        if len(pending) == sync_every or i == num_steps - 1:
-            parts += jax.device_get(pending)
-            pending = []
-    jax.block_until_ready(state)
-    run_s = time.perf_counter() - start
-    length, batch_size = batch.is_first.shape
-    out = {k: np.asarray([p[k] for p in parts], np.float32) for k in METRIC_KEYS}
-    speed = {"T": int(length), "B": int(batch_size), "steps_per_s": num_steps * length * batch_size / max(run_s, 1e-9),
-             "run_s": run_s, "compile_s": compile_s, "memory": compiled_memory(step), "peak_bytes": device_peak_bytes()}
-    return state, out, speed
-
-
 class Built(NamedTuple):
     """A model's world model for one pair of spaces: the Offline, its jitted rollout, its parameter count."""
 
@@ -232,8 +202,7 @@ def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSett
     offline = built.offline
     key_init, key_train, key_eval = jax.random.split(cell_key(settings.seed, cell.task, cell.model), 3)
     state = offline.init(key_init)
-    state, metrics, train_speed = train_timed(offline, state, train, settings.train_steps, key_train,
-                                              settings.sync_every)
+    state, metrics, train_speed = fit(offline, state, train, settings.train_steps, key_train, settings.sync_every)
     eval_start = time.perf_counter()
     result = evaluate(offline.world_model, state.params, test, key_eval, context=settings.context,
                       chunk=settings.eval_chunk, keep=1, rollout=built.rollout)

@@ -1,4 +1,4 @@
-"""The world-model grid's reference predictors (one set per task, no learning; ``ssmrl.wm_bench.references``): on
+"""The world-model grid's reference predictors (one set per task, no learning; ``ssmrl.world_model.references``): on
 the same held-out episodes and context as the task's cells, "mean frame" predicts every imagined frame as the
 per-pixel mean of the task's training frames and "last frame" as the episode's last context frame. Written to the
 task's folder (the parent of its cells' folders): ``references.npz`` (<name>_mse [K], <name>_marked_<marker> [K])
@@ -15,7 +15,7 @@ from ssmrl.benchmark.report import number_text
 from ssmrl.benchmark.results import read_json, write_json
 from ssmrl.benchmark.wm_report import REFERENCE_CURVES_FILE, REFERENCE_FILE, ROW_FILE, STRIP_FILE
 from ssmrl.benchmark.wm_settings import WMSettings
-from ssmrl.wm_bench.references import LABELS, evaluate_references, mean_frame
+from ssmrl.world_model.references import LABELS, evaluate_references, mean_frame
 
 
 def reference_describe(settings: WMSettings, task: str, scale: float) -> dict:

@@ -5,7 +5,7 @@ command line, and each model's world-model and core configs.
 (``envs.wm_memory`` names such as ``RevisitEasy``; checked by the data factory), ``variants`` ({name: {core,
 offline: {...}, model: {...}}}: a model that is a core with its own settings, e.g. ``rssm: {core: gru, offline:
 {posterior: recurrent}}``), ``model`` (d_model / n_layers / mlp / norm of every core), ``model_overrides`` ({core or
-model name: {key: value}}: e.g. a core's own options), ``offline`` (:class:`ssmrl.wm_bench.offline.OfflineConfig`
+model name: {key: value}}: e.g. a core's own options), ``offline`` (:class:`ssmrl.world_model.offline.OfflineConfig`
 fields), ``task_kwargs`` ({task: params fields}), ``train_episodes`` / ``eval_episodes`` (data set sizes),
 ``train_steps``, ``sync_every`` (training steps between fetches of the metrics), ``context`` (null: each task's own,
 ``openloop.default_context``), ``eval_chunk`` (episodes per rollout call; null: all), ``strip_frames``,
@@ -35,7 +35,7 @@ import yaml
 from ssmrl.benchmark.settings import CLI_KEYS, PRESET_DIR, _parse, read_preset
 from ssmrl.config import MODEL_FIXED, ConfigError, ModelConfig, build
 from ssmrl.core import available_cores
-from ssmrl.wm_bench.offline import OfflineConfig
+from ssmrl.world_model.offline import OfflineConfig
 
 KIND_KEY = "kind"
 WORLD_MODEL = "world_model"

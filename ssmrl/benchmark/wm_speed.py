@@ -17,10 +17,10 @@ from ssmrl.benchmark.report import count_text, number_text
 from ssmrl.benchmark.results import write_json
 from ssmrl.benchmark.wm_report import SPEED_FILE
 from ssmrl.benchmark.wm_settings import ModelSpec, WMSettings
-from ssmrl.dreamer.replay import ReplayBatch
-from ssmrl.wm_bench.offline import Offline, train_throughput
-from ssmrl.wm_bench.openloop import imagine_throughput
+from ssmrl.world_model.batch import ReplayBatch
 from ssmrl.world_model.model import dummy_inputs
+from ssmrl.world_model.offline import Offline, train_throughput
+from ssmrl.world_model.openloop import imagine_throughput
 
 
 @dataclass(frozen=True, eq=False)

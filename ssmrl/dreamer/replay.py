@@ -35,6 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from ssmrl.world_model.batch import ReplayBatch
+
 Array = jax.Array
 PyTree = Any
 
@@ -55,19 +57,6 @@ class Replay:
     count: Array
     last_action: PyTree
     last_reward: Array
-
-
-@struct.dataclass
-class ReplayBatch:
-    """Sampled sequences, time-major: obs, action [L, B, ...]; reward float32 [L, B];
-    is_first, terminated, truncated bool [L, B] (is_first[0] is True)."""
-
-    obs: PyTree
-    action: PyTree
-    reward: Array
-    is_first: Array
-    terminated: Array
-    truncated: Array
 
 
 def replay_init(capacity: int, num_envs: int, obs_example: PyTree, action_example: PyTree) -> Replay:

@@ -1,7 +1,10 @@
-"""The world model, one home: S4WM-style categorical latents on any sequence core with DreamerV3's heads
-(``model``), its settings (``config``), building it (``build``) and its training step (``step``).
+"""The world model, one home: S4WM-style categorical latents on any sequence core with DreamerV3's heads.
 
-Dreamer (``ssmrl.dreamer``) and offline training (``ssmrl.wm_bench``) both build and train it through these.
+Modules: ``config`` (WorldModelConfig, POSTERIORS), ``model`` (the model and its loss), ``build`` (config -> model),
+``step`` (one training step: loss, gradient, clipped Adam), ``batch`` (ReplayBatch, sampling windows of fixed
+episodes), ``offline`` (offline training: OfflineConfig, make_offline, fit, throughput), ``openloop`` (observe a
+context, imagine the rest with the true actions) and ``references`` (the mean-frame and last-frame predictors).
+Dreamer (``ssmrl.dreamer``) and the world-model grid (``ssmrl.benchmark.wm_grid``) build and train it through these.
 """
 
 from ssmrl.world_model.build import build_world_model

@@ -3,7 +3,7 @@
 :class:`WorldModelConfig` holds what every user of the world model shares (latents, widths, heads, the KL balance,
 the optimiser of its training step, image scaling). The algorithms and tools extend it, as the algorithms' schemas
 extend ``ssmrl.config.CollectConfig``: ``ssmrl.dreamer.config.DreamerConfig`` (its ``algo.*`` keys stay flat) and
-``ssmrl.wm_bench.offline.OfflineConfig`` (offline training). A new world-model setting is a field here, its use,
+``ssmrl.world_model.offline.OfflineConfig`` (offline training). A new world-model setting is a field here, its use,
 and its line in ``configs/algo/dreamer.yaml``.
 """
 

@@ -1,6 +1,6 @@
 """The world model: S4WM-style categorical latents on any sequence core, with DreamerV3's heads and KL balancing.
 
-Time-major throughout. The replay layout (``ssmrl.dreamer.replay``): step ``t`` holds ``obs[t]``, the previous
+Time-major throughout. The replay layout (``ssmrl.world_model.batch``): step ``t`` holds ``obs[t]``, the previous
 action ``action[t]`` (taken before obs t; zeros where is_first), the reward received on arriving at obs t and the
 flags. The model, for every step ``t``::
 
@@ -397,7 +397,7 @@ def world_model_loss(key: Array, params: Any, batch: Any, *, model: WorldModel, 
     Args:
       key: sampling key of the posterior latents; params: the model's variables.
       batch: anything with fields obs [T, B, *obs_shape], action [T, B, ...], reward float [T, B], is_first,
-        terminated bool [T, B] (e.g. ``ssmrl.dreamer.replay.ReplayBatch``; ``truncated`` is not needed: the
+        terminated bool [T, B] (e.g. ``ssmrl.world_model.batch.ReplayBatch``; ``truncated`` is not needed: the
         continue target is ``1 - terminated``, so a truncated step's target is 1).
       carry: the carry before step 0 (default: the initial carry; the replay sets is_first[0] anyway).
       dyn_scale, rep_scale, free_bits: ``kl_balance`` (free bits per step); *_scale: weights of the other terms.

@@ -19,7 +19,7 @@ def make_world_model_step(cfg: WorldModelConfig, world_model: WorldModel
     """-> (tx, step). tx: Adam (``cfg.wm_lr``, eps 1e-8) after clipping the global gradient norm at
     ``cfg.wm_grad_clip`` (``tx.init(params)`` is the optimiser state). ``step(params, opt_state, batch, key) ->
     (params, opt_state, aux, grads)``: :func:`world_model_loss` on ``batch`` ([T, B, ...], a
-    ``ssmrl.dreamer.replay.ReplayBatch``) with the posterior sampled by ``key``, its gradient ``grads`` (the
+    ``ssmrl.world_model.batch.ReplayBatch``) with the posterior sampled by ``key``, its gradient ``grads`` (the
     parameters' tree) and one step of ``tx``; ``aux``: the loss's :class:`LossAux` (metrics and imagination
     starts). Pure and jittable."""
     tx = optax.chain(optax.clip_by_global_norm(cfg.wm_grad_clip), optax.adam(cfg.wm_lr, eps=1e-8))

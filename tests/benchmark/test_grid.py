@@ -21,7 +21,7 @@ from ssmrl.config import ConfigError, RunConfig, RunnerConfig
 from ssmrl.env import Box, Discrete, Environment
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
 from ssmrl.ppo.config import PPOConfig
-from ssmrl.runners.host import Diverged
+from ssmrl.runners.loop import Diverged
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 ALGOS = ["ppo", "dreamer"]
@@ -40,7 +40,7 @@ def fake_algorithm():
 
 
 class FakeTrain:
-    """Stands in for ``ssmrl.runners.host.train``: writes a 3-update metrics.csv and a complete summary.json;
+    """Stands in for ``ssmrl.runners.loop.train``: writes a 3-update metrics.csv and a complete summary.json;
     records the run dirs it was called on; ``diverge``: run dirs (model names) to raise Diverged on instead."""
 
     def __init__(self, diverge=()):

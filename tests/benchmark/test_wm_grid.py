@@ -7,7 +7,6 @@
 * the report's tables from hand-written rows, with the reference predictors' columns;
 * the references of finished cells computed from regenerated episodes without training anything (a stand-in data
   factory), written once, in the csv, the tables and the MSE plot; a cell whose strip shows other frames is named;
-* ``train_timed`` takes the same steps as ``offline.fit`` (two compiles of a tiny world model, unoptimised);
 * through the script: a bad model or task name exits 2 with one line; the smoke preset end to end, stopped after
   three units and resumed without redoing them (slow: the smoke grid compiles 4 world models).
 """
@@ -25,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ssmrl.benchmark.wm_grid import TaskData, cell_describe, plan, run_wm_grid, train_timed, unit_status
+from ssmrl.benchmark.wm_grid import TaskData, cell_describe, plan, run_wm_grid, unit_status
 from ssmrl.benchmark.wm_report import markdown
 from ssmrl.benchmark.wm_settings import WORLD_MODEL, load_wm_settings, model_specs, preset_kind
 from ssmrl.config import ConfigError
@@ -216,40 +215,6 @@ def test_references_of_finished_cells_without_training(tmp_path):
     again = []
     run_wm_grid(s, cells, [], data, say=again.append)  # done: nothing computed again
     assert len(again) == 2 and (tmp_path / "wm" / "RevisitEasy" / "references.json").stat().st_mtime_ns == stamp
-
-
-@pytest.mark.slow
-def test_train_timed_takes_the_steps_of_fit():
-    """The same 3 steps (keys ``split(key, 3)``) through ``fit``'s scan and through ``train_timed``'s loop: equal
-    metrics and parameters (up to float reassociation between the two compiled programs)."""
-    from ssmrl.config import ModelConfig
-    from ssmrl.dreamer.replay import ReplayBatch
-    from ssmrl.wm_bench.offline import OfflineConfig, fit, make_offline
-
-    rng = np.random.default_rng(0)
-    first = np.repeat((np.arange(12) == 0)[:, None], 3, 1)  # 3 episodes of 12 random frames and actions
-    data = ReplayBatch(obs=rng.integers(0, 256, (12, 3, 32, 32, 3), np.uint8),
-                       action=np.where(first, 0, rng.integers(0, 5, (12, 3))).astype(np.int32),
-                       reward=np.zeros((12, 3), np.float32), is_first=first, terminated=np.zeros((12, 3), bool),
-                       truncated=np.roll(first, -1, 0))
-    tiny = OfflineConfig(batch_size=4, seq_len=8, latent_groups=4, latent_classes=4, hidden=16, mlp_layers=1,
-                         cnn_depth=4, reward_bins=15, image_scale=255.0, image_shift=0.5)
-    offline = make_offline(tiny, Box(0, 255, (32, 32, 3), jnp.uint8), Discrete(5),
-                           ModelConfig(name="gru", d_model=16, n_layers=1),
-                           jit_options={"compiler_options": {"xla_backend_optimization_level": 0,
-                                                             "xla_cpu_use_fusion_emitters": False}})
-    with jax.threefry_partitionable(False):  # (compiles faster)
-        state = offline.init(jax.random.key(0))
-        ref_state, ref = fit(offline, state, data, 3, jax.random.key(1))
-        out_state, out, speed = train_timed(offline, state, data, 3, jax.random.key(1), sync_every=2)
-    for name in ("loss", "recon_loss", "dyn_kl", "grad_norm"):
-        np.testing.assert_allclose(out[name], ref[name], rtol=1e-4, err_msg=name)
-    # Adam moves each parameter by about lr = 3e-4 per step, so other samples would differ by ~1e-4; the two
-    # programs' float reassociation leaves ~1e-6.
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5), out_state.params,
-                 ref_state.params)
-    assert (speed["T"], speed["B"]) == (8, 4)  # windows of 8 steps, batch 4
-    assert speed["steps_per_s"] == pytest.approx(3 * 8 * 4 / speed["run_s"])
 
 
 def _run(*args, timeout=600):

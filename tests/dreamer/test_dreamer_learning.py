@@ -19,7 +19,7 @@ import envs
 from ssmrl.config import run_config_from_dict
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.train import make_train
-from ssmrl.runners.host import train
+from ssmrl.runners.loop import train
 
 QUIET = {"progress": False, "tensorboard": False, "plot": False, "csv": True}
 

@@ -17,9 +17,9 @@ import pytest
 
 from ssmrl.core import make_stack
 from ssmrl.dreamer.imagine import Actor, Critic, imagine
-from ssmrl.dreamer.replay import ReplayBatch
 from ssmrl.env import Box
 from ssmrl.nets import space_spec
+from ssmrl.world_model.batch import ReplayBatch
 from ssmrl.world_model.model import features, init_world_model, make_world_model, world_model_loss
 
 T, B, HORIZON, D = 4, 2, 3, 2

@@ -13,7 +13,7 @@ import envs
 from ssmrl.config import ConfigError, run_config_from_dict
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.train import make_train
-from ssmrl.runners.host import train
+from ssmrl.runners.loop import train
 
 TINY = {"total_timesteps": 4 * 8 * 6, "num_envs": 4, "num_steps": 8, "train_ratio": 1, "batch_size": 2,
         "seq_len": 8, "replay_capacity": 256, "learning_starts": 32, "latent_groups": 2, "latent_classes": 3,

@@ -12,7 +12,7 @@ import pytest
 import envs
 from ssmrl.ppo.config import ppo_run_config
 from ssmrl.ppo.train import make_train
-from ssmrl.runners.host import train
+from ssmrl.runners.loop import train
 
 QUIET = {"progress": False, "tensorboard": False, "plot": False, "csv": True}
 

@@ -18,7 +18,7 @@ import envs  # noqa: E402
 from ssmrl.acting import ActingState  # noqa: E402
 from ssmrl.ppo.config import ppo_run_config  # noqa: E402
 from ssmrl.ppo.train import make_train  # noqa: E402
-from ssmrl.runners.host import train  # noqa: E402
+from ssmrl.runners.loop import train  # noqa: E402
 
 
 def _rows(run_dir):

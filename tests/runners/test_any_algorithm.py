@@ -1,5 +1,5 @@
 """The run layer serves any algorithm: a toy REINFORCE learner defined only in this file goes through the same
-host loop as PPO. Its own metric keys reach metrics.csv and tensorboard, it checkpoints, resumes bit-exactly,
+run loop as PPO. Its own metric keys reach metrics.csv and tensorboard, it checkpoints, resumes bit-exactly,
 evaluates and draws its curve, and the run layer needed no change for it."""
 
 import csv
@@ -16,7 +16,7 @@ from toy_env import Counter
 from ssmrl.acting import ActingState, episode_metrics, init_acting, make_act
 from ssmrl.config import CollectConfig, ConfigError, run_config_from_dict
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
-from ssmrl.runners.host import train
+from ssmrl.runners.loop import train
 
 
 @dataclass(frozen=True)

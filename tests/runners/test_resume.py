@@ -9,7 +9,7 @@ import pytest
 import envs
 from ssmrl.ppo.config import ppo_run_config
 from ssmrl.ppo.train import make_train
-from ssmrl.runners.host import train
+from ssmrl.runners.loop import train
 
 pytestmark = pytest.mark.slow  # end-to-end: whole runs, killed and resumed
 

@@ -1,7 +1,7 @@
 """The Atari 100k smoke run of the README, as CI runs it: ``python scripts/dreamer.py env=atari100k env.task=Pong
 experiment=debug`` collects from the emulators, trains, checkpoints, evaluates and summarises; a second call on
 the same run directory finds it complete. (Killing and resuming a host-side run bit for bit is
-tests/runners/test_hosted_resume.py.)"""
+tests/runners/test_host_envs_resume.py.)"""
 
 import csv
 import json

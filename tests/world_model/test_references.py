@@ -1,4 +1,4 @@
-"""The reference predictors of the open-loop evaluation (``ssmrl.wm_bench.references``), by hand:
+"""The reference predictors of the open-loop evaluation (``ssmrl.world_model.references``), by hand:
 
 * ``mean_frame``: the per-pixel mean over all steps and episodes, obs / scale;
 * on two episodes of T = 4 one-pixel frames with context C = 2: the "mean frame" and "last frame" predictions,
@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ssmrl.wm_bench.references import REFERENCES, evaluate_references, mean_frame, reference_predictions
+from ssmrl.world_model.references import REFERENCES, evaluate_references, mean_frame, reference_predictions
 
 SCALE = 10.0  # frames in [0, 1] are obs / 10
 C = 2

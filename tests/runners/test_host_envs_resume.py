@@ -1,4 +1,4 @@
-"""Dreamer on a host-side environment (Atari emulators) through the one host loop: a run killed after a checkpoint
+"""Dreamer on a host-side environment (Atari emulators) through the one run loop: a run killed after a checkpoint
 and resumed ends bit-identical to an uninterrupted run (parameters, replay, acting state and metrics: the emulators
 come back from their snapshot); without the snapshot the resume says so and still trains; the summary reports the
 mean return of the training episodes of the final window. Frames are 16x16 and the model tiny, so it runs in CI."""
@@ -16,7 +16,7 @@ from envs.atari import Atari100k
 from ssmrl.config import run_config_from_dict
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.train import make_train
-from ssmrl.runners.host import train, window_return
+from ssmrl.runners.loop import train, window_return
 
 ALGO = {"total_timesteps": 2 * 8 * 6, "num_envs": 2, "num_steps": 8, "train_ratio": 1, "batch_size": 2,
         "seq_len": 8, "replay_capacity": 128, "learning_starts": 32, "latent_groups": 2, "latent_classes": 3,

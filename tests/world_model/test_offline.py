@@ -1,4 +1,4 @@
-"""Offline world-model training (``ssmrl.wm_bench.offline``): windows sampled from numbered episodes are
+"""Offline world-model training (``ssmrl.world_model.offline``): windows sampled from numbered episodes are
 consecutive steps of one episode with the replay's start convention; the config and core pass through; a tiny
 world model's loss falls within 30 steps on a tiny data set; the step's throughput and planned memory.
 
@@ -19,7 +19,8 @@ from ssmrl.config import ModelConfig
 from ssmrl.core import make_stack
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.env import Box, Discrete
-from ssmrl.wm_bench.offline import OfflineConfig, compiled_memory, fit, make_offline, sample_batch, train_throughput
+from ssmrl.world_model.batch import sample_batch
+from ssmrl.world_model.offline import OfflineConfig, compiled_memory, fit, make_offline, train_throughput
 
 OBS_SPACE, ACTION_SPACE = Box(0, 255, (32, 32, 3), jnp.uint8), Discrete(5)
 TINY = OfflineConfig(batch_size=4, seq_len=8, latent_groups=4, latent_classes=4, hidden=16, mlp_layers=1,
@@ -107,8 +108,8 @@ def test_training_reduces_the_loss():
     cfg = dataclasses.replace(TINY, batch_size=2, wm_lr=3e-3)  # a tiny model learns fast at a larger step
     with jax.threefry_partitionable(False):
         offline = make_offline(cfg, OBS_SPACE, ACTION_SPACE, TINY_CORE, jit_options=FAST_JIT)
-        state, metrics = fit(offline, offline.init(jax.random.key(0, impl="rbg")), bar_episodes(16, 8), 30,
-                             jax.random.key(1))
+        state, metrics, _ = fit(offline, offline.init(jax.random.key(0, impl="rbg")), bar_episodes(16, 8), 30,
+                                jax.random.key(1))
     assert int(state.step) == 30 and all(v.shape == (30,) for v in metrics.values())
     assert np.all(np.isfinite(metrics["loss"]))
     # Reconstruction dominates: the untrained decoder is off by ~0.5 per pixel on 3072 pixels (loss ~750); the
@@ -116,6 +117,28 @@ def test_training_reduces_the_loss():
     # 250 when written) against the first 5 (about 670).
     first, last = metrics["loss"][:5].mean(), metrics["loss"][-5:].mean()
     assert last < 0.5 * first, (first, last)
+
+
+def test_fit_takes_the_steps_of_a_plain_loop_and_times_them():
+    """``fit``'s 3 steps (sampling with ``split(key, 3)[i]``, metrics fetched every 2 steps) equal a plain loop of
+    ``sample`` and ``train_step`` with those keys, bit for bit: the same compiled step on the same batches."""
+    with jax.threefry_partitionable(False):  # (compiles faster)
+        offline = make_offline(TINY, OBS_SPACE, ACTION_SPACE, TINY_CORE, jit_options=FAST_JIT)
+        state = offline.init(jax.random.key(0))
+        data = bar_episodes(12, 3)
+        out_state, out, speed = fit(offline, state, data, 3, jax.random.key(1), sync_every=2)
+        ref_state, ref = state, []
+        for key in jax.random.split(jax.random.key(1), 3):
+            ref_state, metrics = offline.train_step(ref_state, offline.sample(key, data))
+            ref.append(jax.device_get(metrics))
+    for name in out:
+        np.testing.assert_array_equal(out[name], [m[name] for m in ref], err_msg=name)
+    jax.tree.map(np.testing.assert_array_equal, (out_state.params, out_state.opt_state, out_state.step),
+                 (ref_state.params, ref_state.opt_state, ref_state.step))
+    assert (speed["T"], speed["B"]) == (8, 4)  # windows of 8 steps, batch 4
+    assert speed["steps_per_s"] == pytest.approx(3 * 8 * 4 / speed["run_s"])
+    with pytest.raises(ValueError, match="sync_every >= 1, got 3, 0"):
+        fit(offline, state, data, 3, jax.random.key(1), sync_every=0)
 
 
 @pytest.mark.slow

@@ -3,16 +3,16 @@ trained on pre-collected sequences), and the cost of one training step (throughp
 
 Data: any pytree with the fields of ``envs.wm_memory.WMEpisodes`` (obs [T, N, *obs_shape], action [T, N, ...]
 the previous action, reward float32 [T, N], is_first / terminated / truncated bool [T, N]); the episodes all have
-the same length T. :func:`sample_batch` draws ``batch_size`` windows of ``seq_len`` consecutive steps, each
-inside one episode, time-major ``[seq_len, batch_size, ...]`` (a ``ssmrl.dreamer.replay.ReplayBatch``); a
+the same length T. ``ssmrl.world_model.batch.sample_batch`` draws ``batch_size`` windows of ``seq_len``
+consecutive steps, each inside one episode, time-major ``[seq_len, batch_size, ...]`` (a ``ReplayBatch``); a
 window that starts after step 0 gets ``is_first[0] = True`` and zero action and reward there, as the replay does.
 
 One training step (``Offline.train_step``): the world model's step (``ssmrl.world_model.step``: its loss with the
 posterior sampled by a key split from the state's, the gradient, a clipped Adam step). The settings come from an
 :class:`OfflineConfig` (or any ``ssmrl.world_model.WorldModelConfig`` with ``batch_size`` and ``seq_len``, e.g. a
 ``ssmrl.dreamer.config.DreamerConfig``); the sequence core from a ``ssmrl.config.ModelConfig``, a core name or a
-built stack. :func:`fit` runs many steps in jitted chunks (sample + step under ``lax.scan``) and returns every
-step's metrics.
+built stack. :func:`fit` runs many steps (the compiled step called once per step) and returns every step's metrics
+and the speed.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from ssmrl.dreamer.replay import ReplayBatch
+from ssmrl.world_model.batch import as_arrays, sample_batch
 from ssmrl.world_model.build import build_world_model
 from ssmrl.world_model.config import WorldModelConfig
 from ssmrl.world_model.model import WorldModel, init_world_model
@@ -66,9 +66,8 @@ class Offline(NamedTuple):
 
     world_model: the :class:`WorldModel`; cfg: the config it was built from;
     init(key) -> OfflineState; train_step(state, batch [L, B, ...]) -> (state, metrics {METRIC_KEYS: float32 []});
-    sample(key, episodes [T, N, ...]) -> ReplayBatch [seq_len, batch_size, ...] (seq_len 0: T);
-    train_steps(state, episodes, keys [n]) -> (state, metrics {name: [n]}): n steps of sample (key i) + train_step
-    under ``lax.scan``. All four are pure and jitted (``sample`` first takes the fields of :func:`as_arrays`).
+    sample(key, episodes [T, N, ...]) -> ReplayBatch [seq_len, batch_size, ...] (seq_len 0: T). All three are pure
+    and jitted (``sample`` first takes the fields of ``ssmrl.world_model.batch.as_arrays``); :func:`fit` loops them.
     """
 
     world_model: WorldModel
@@ -76,41 +75,6 @@ class Offline(NamedTuple):
     init: Callable
     train_step: Callable
     sample: Callable
-    train_steps: Callable
-
-
-def sample_batch(key: Array, episodes: Any, batch_size: int, seq_len: int = 0) -> ReplayBatch:
-    """``batch_size`` windows of ``seq_len`` steps (0: the whole episode), each at a uniformly random episode and
-    start inside it, from episodes with fields [T, N, ...] -> ReplayBatch [seq_len, batch_size, ...].
-
-    is_first[0] is set and action / reward zeroed wherever is_first (a window starting mid-episode begins from
-    the initial carry). Jittable (batch_size, seq_len static).
-    """
-    length, num = episodes.is_first.shape
-    seq_len = seq_len or length
-    if not 1 <= seq_len <= length:
-        raise ValueError(f"seq_len={seq_len} must be in 1..{length} (the episodes' length; 0: whole episodes)")
-    key_ep, key_start = jax.random.split(key)
-    index = jax.random.randint(key_ep, (batch_size,), 0, num)
-    start = jax.random.randint(key_start, (batch_size,), 0, length - seq_len + 1)
-
-    def window(x):  # [T, N, ...] -> [seq_len, batch_size, ...]
-        x = jnp.asarray(x)
-        one = lambda i, s: jax.lax.dynamic_slice_in_dim(x[:, i], s, seq_len, axis=0)
-        return jax.vmap(one, out_axes=1)(index, start)
-
-    is_first = window(episodes.is_first).at[0].set(True)
-    keep = lambda x: jnp.where(is_first.reshape(is_first.shape + (1,) * (x.ndim - 2)), jnp.zeros_like(x), x)
-    return ReplayBatch(obs=window(episodes.obs), action=keep(window(episodes.action)),
-                       reward=keep(window(episodes.reward)), is_first=is_first,
-                       terminated=window(episodes.terminated), truncated=window(episodes.truncated))
-
-
-def as_arrays(episodes: Any) -> ReplayBatch:
-    """The fields training reads (obs, action, reward, is_first, terminated, truncated) of any object that has
-    them, e.g. ``WMEpisodes`` (its markers dropped), as a :class:`ReplayBatch` pytree of device arrays [T, N, ...]."""
-    return ReplayBatch(*(jnp.asarray(getattr(episodes, name)) for name in
-                         ("obs", "action", "reward", "is_first", "terminated", "truncated")))
 
 
 def make_offline(cfg: Any, obs_space: Any, action_space: Any, model: Any, jit_options: dict | None = None,
@@ -133,31 +97,46 @@ def make_offline(cfg: Any, obs_space: Any, action_space: Any, model: Any, jit_op
         return OfflineState(params, opt_state, key, state.step + 1), metrics
 
     sample = lambda key, episodes: sample_batch(key, episodes, cfg.batch_size, cfg.seq_len)
-
-    def train_steps(state: OfflineState, episodes: Any, keys: Array) -> tuple[OfflineState, dict[str, Array]]:
-        return jax.lax.scan(lambda s, k: train_step(s, sample(k, episodes)), state, keys)
-
     jit = lambda fn: jax.jit(fn, **(jit_options or {}))
     sample_jit = jit(sample)
     sample_any = lambda key, episodes: sample_jit(key, as_arrays(episodes))
-    return Offline(world_model, cfg, jit(init), jit(train_step), sample_any, jit(train_steps))
+    return Offline(world_model, cfg, jit(init), jit(train_step), sample_any)
 
 
 def fit(offline: Offline, state: OfflineState, episodes: Any, num_steps: int, key: Array,
-        chunk: int = 100) -> tuple[OfflineState, dict[str, np.ndarray]]:
-    """``num_steps`` training steps on batches sampled from ``episodes`` ([T, N, ...]) with
-    ``jax.random.split(key, num_steps)[i]`` for step i, in jitted chunks of up to ``chunk`` steps (two compiles
-    at most: the full chunk and the remainder) -> (state, metrics {name: float32 [num_steps]} on the host)."""
-    if num_steps < 0 or chunk < 1:
-        raise ValueError(f"num_steps must be >= 0 and chunk >= 1, got {num_steps}, {chunk}")
+        sync_every: int = 100) -> tuple[OfflineState, dict[str, np.ndarray], dict[str, Any]]:
+    """``num_steps`` training steps on batches sampled from ``episodes`` ([T, N, ...]), step i sampling with
+    ``jax.random.split(key, num_steps)[i]``: the training step is compiled first, then called once per step (on a
+    CPU this runs several times faster than the same steps under one ``lax.scan``); the metrics come to the host
+    every ``sync_every`` steps.
+
+    Returns (state, metrics {METRIC_KEYS: float32 [num_steps]}, speed {"T", "B", "steps_per_s" (B x T replayed
+    steps per second over the steps, sampling included), "run_s", "compile_s", "memory" (:func:`compiled_memory`
+    of the step), "peak_bytes" (:func:`device_peak_bytes`)}): :func:`train_throughput`'s keys.
+    """
+    if num_steps < 0 or sync_every < 1:
+        raise ValueError(f"num_steps must be >= 0 and sync_every >= 1, got {num_steps}, {sync_every}")
     keys = jax.random.split(key, max(num_steps, 1))[:num_steps]
-    episodes = as_arrays(episodes)
-    parts = []
-    for lo in range(0, num_steps, chunk):
-        state, metrics = offline.train_steps(state, episodes, keys[lo: lo + chunk])
-        parts.append(jax.device_get(metrics))
-    empty = {k: np.zeros(0, np.float32) for k in METRIC_KEYS}
-    return state, {k: np.concatenate([p[k] for p in parts]) for k in METRIC_KEYS} if parts else empty
+    episodes = as_arrays(episodes)  # on the device once
+    batch = offline.sample(keys[0] if num_steps else key, episodes)
+    start = time.perf_counter()
+    step = offline.train_step.lower(state, batch).compile()
+    compile_s = time.perf_counter() - start
+    parts, pending = [], []
+    start = time.perf_counter()
+    for i in range(num_steps):
+        state, metrics = step(state, offline.sample(keys[i], episodes))
+        pending.append(metrics)
+        if len(pending) == sync_every or i == num_steps - 1:
+            parts += jax.device_get(pending)
+            pending = []
+    jax.block_until_ready(state)
+    run_s = time.perf_counter() - start
+    length, batch_size = batch.is_first.shape
+    metrics = {k: np.asarray([p[k] for p in parts], np.float32) for k in METRIC_KEYS}
+    speed = {"T": int(length), "B": int(batch_size), "steps_per_s": num_steps * length * batch_size / max(run_s, 1e-9),
+             "run_s": run_s, "compile_s": compile_s, "memory": compiled_memory(step), "peak_bytes": device_peak_bytes()}
+    return state, metrics, speed
 
 
 def compiled_memory(compiled: Any) -> dict[str, int] | None:

@@ -1,11 +1,11 @@
-"""The one host loop for every algorithm: compile, progress, logging, checkpoints, exact resume, final
+"""The one run loop for every algorithm: compile, progress, logging, checkpoints, exact resume, final
 evaluation, learning curve and ``summary.json``.
 
 An algorithm hands the loop ``make_train(cfg, env, env_params) -> (init, update, evaluate)``: pure functions with
 ``init(key) -> state``, ``update(state) -> (state, metrics)`` (metrics: a flat dict of float32 scalars) and
 ``evaluate(key, state) -> metrics``; ``cfg.algo`` gives ``num_updates`` and ``steps_per_update``. The loop knows
 nothing else of the algorithm. On a host-side environment (``env.host_side``, e.g. Atari) ``make_train`` returns
-a :class:`ssmrl.host_acting.HostTrain` instead, which :mod:`ssmrl.runners.hosted` drives with the same calls
+a :class:`ssmrl.host_acting.HostTrain` instead, which :mod:`ssmrl.runners.host_envs` drives with the same calls
 (the fused runner loops ``update`` on the device; the host runner steps the emulators between jitted calls).
 Every metric key becomes a ``metrics.csv`` column and a tensorboard scalar. The episode statistics of the shared
 acting module (``episode_return``, ``episode_length``, ``episodes``) are also
@@ -42,7 +42,7 @@ from ssmrl.host_acting import HostTrain
 from ssmrl.plotting import plot_runs
 from ssmrl.run_log import RunLogger
 from ssmrl.runners.fused import make_fused_runner, seed_keys
-from ssmrl.runners.hosted import make_host_runner
+from ssmrl.runners.host_envs import make_host_runner
 from ssmrl.runners.progress import ProgressReporter
 
 EPISODE_KEYS = ("episode_return", "episode_length")

@@ -20,7 +20,7 @@ For episodes [T, N, ...] (fields of ``envs.wm_memory.WMEpisodes``) and a context
   reward's timing (the step of the largest predicted reward is the first truly rewarded one).
 * :func:`imagine_throughput`: imagined steps per second (B x K) of the jitted rollout against K.
 * reference predictors without learning (mean frame, last context frame), scored on the same frames by
-  :func:`error_curves`: ``ssmrl.wm_bench.references``.
+  :func:`error_curves`: ``ssmrl.world_model.references``.
 
 The rollout samples with one key per call for the whole batch, so results depend on the key and on ``chunk``.
 """
@@ -37,8 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from ssmrl.wm_bench.offline import time_compiled
 from ssmrl.world_model.model import WorldModel, dummy_inputs, features, obs_kind
+from ssmrl.world_model.offline import time_compiled
 
 Array = jax.Array
 REWARD_THRESHOLD = 0.5  # a predicted reward above it counts as "rewarded" (rewards here are 0 or 1)

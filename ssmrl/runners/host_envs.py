@@ -1,5 +1,5 @@
 """The host runner: an algorithm's :class:`ssmrl.host_acting.HostTrain` on a host-side environment (emulators
-stepped from Python), with the same interface as the fused runner so the one host loop (``runners.host.train``)
+stepped from Python), with the same interface as the fused runner so the one run loop (``runners.loop.train``)
 drives both.
 
 One update: the policy steps under ``jit`` and the environment on the host for ``num_steps`` steps

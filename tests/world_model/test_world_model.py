@@ -19,10 +19,10 @@ import pytest
 
 from ssmrl.core import available_cores, make_stack
 from ssmrl.dreamer.imagine import Actor, imagine
-from ssmrl.dreamer.replay import ReplayBatch
 from ssmrl.env import Box, Discrete, MultiDiscrete
 from ssmrl.nets import space_spec
 from ssmrl.nets.conv import ConvDecoder, ConvEncoder, conv_feature_size, conv_sizes
+from ssmrl.world_model.batch import ReplayBatch
 from ssmrl.world_model.model import (
     ImagineStart,
     WorldModel,

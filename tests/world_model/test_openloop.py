@@ -1,4 +1,4 @@
-"""Open-loop evaluation (``ssmrl.wm_bench.openloop``) and its report (``ssmrl.wm_bench.report``).
+"""Open-loop evaluation (``ssmrl.world_model.openloop``) and a cell's row and figures (``ssmrl.benchmark.wm_report``).
 
 * the imagination reads only the context: frames after C replaced with noise give identical imagined frames;
   horizon k follows the true action of step C + k - 1 and nothing later; the context's last frame matters;
@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 from test_offline import FAST_JIT, TINY, TINY_CORE, Episodes, bar_episodes
 
+from ssmrl.benchmark.wm_report import plot_mse_curves, plot_strip, strip_columns, table_row, write_rows
 from ssmrl.env import Box, Discrete
-from ssmrl.wm_bench.offline import make_offline
-from ssmrl.wm_bench.openloop import (
+from ssmrl.world_model.offline import make_offline
+from ssmrl.world_model.openloop import (
     Imagined,
     default_context,
     evaluate,
@@ -35,7 +36,6 @@ from ssmrl.wm_bench.openloop import (
     mse_curve,
     reward_metrics,
 )
-from ssmrl.wm_bench.report import plot_mse_curves, plot_strip, strip_columns, table_row, write_rows
 
 T, N, C = 12, 3, 5
 OBS_SPACE = Box(0, 255, (32, 32, 3), jnp.uint8)
@@ -202,25 +202,30 @@ def test_imagine_throughput(tiny):
 
 @pytest.mark.slow
 def test_one_cell_end_to_end_on_a_wm_memory_task(tmp_path):
-    """``run_cell`` on scripted CueReward episodes (64 steps, 2 cues), then the task's PNGs: the path a
-    benchmark preset takes, at toy size (a few training steps, no claim on the numbers)."""
+    """A cell's path (what ``ssmrl.benchmark.wm_grid.run_cell`` does) on scripted CueReward episodes (64 steps, 2
+    cues): train offline (``fit``), evaluate open-loop on held-out episodes, the row, the task's PNGs; at toy size
+    (a few training steps, no claim on the numbers)."""
     from envs.wm_memory import generate_dataset, make_task
-    from ssmrl.wm_bench import run_cell
+    from ssmrl.world_model.offline import fit
 
     overrides = {"length": 64, "num_cues": 2}
     env, env_params = make_task("CueRewardEasy", **overrides)
     train = generate_dataset(jax.random.key(0), "CueRewardEasy", 4, **overrides)
     test = generate_dataset(jax.random.key(1), "CueRewardEasy", 2, **overrides)
     with jax.threefry_partitionable(False):
-        cell = run_cell(TINY, TINY_CORE, "gru", "CueRewardEasy", env.observation_space(env_params),
-                        env.action_space(env_params), train, test, num_steps=3, key=jax.random.key(2, impl="rbg"),
-                        jit_options=FAST_JIT)
+        offline = make_offline(TINY, env.observation_space(env_params), env.action_space(env_params), TINY_CORE,
+                               jit_options=FAST_JIT)
+        key_init, key_train, key_eval = jax.random.split(jax.random.key(2, impl="rbg"), 3)
+        state, metrics, speed = fit(offline, offline.init(key_init), train, 3, key_train)
+        result = evaluate(offline.world_model, state.params, test, key_eval,
+                          rollout=make_rollout(offline.world_model, jit_options=FAST_JIT))
     context = int(np.max(test.markers["cue_last_seen"])) + 1  # the cue seen, the rest imagined
-    assert (cell.result.context, cell.result.horizon) == (context, 64 - context)
-    row = cell.row
+    assert (result.context, result.horizon) == (context, 64 - context)
+    row = table_row("gru", "CueRewardEasy", result, metrics, speed, posterior=TINY.posterior,
+                    loss_finite=bool(np.all(np.isfinite(metrics["loss"]))))
     assert row["train_steps"] == 3 and row["loss_finite"] and row["posterior"] == "s4wm"
-    assert 0 <= row["reward_accuracy"] <= 1 and row["mse"] > 0 and "train_steps_per_s" not in row
-    plot_mse_curves({"gru": cell.result.mse}, tmp_path / "CueRewardEasy_mse.png", "CueRewardEasy")
-    plot_strip(cell.result.truth[:, 0], {"gru": cell.result.pred[:, 0]}, tmp_path / "CueRewardEasy_strip.png",
-               context=cell.result.context)
+    assert 0 <= row["reward_accuracy"] <= 1 and row["mse"] > 0 and row["train_steps_per_s"] > 0
+    plot_mse_curves({"gru": result.mse}, tmp_path / "CueRewardEasy_mse.png", "CueRewardEasy")
+    plot_strip(result.truth[:, 0], {"gru": result.pred[:, 0]}, tmp_path / "CueRewardEasy_strip.png",
+               context=result.context)
     assert (tmp_path / "CueRewardEasy_strip.png").stat().st_size > 0

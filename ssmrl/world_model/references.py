@@ -1,5 +1,5 @@
 """Reference predictors of the open-loop evaluation (no learning): what the backbones' MSE is to be read against,
-scored on the same held-out episodes, context and frames as :func:`ssmrl.wm_bench.openloop.evaluate`.
+scored on the same held-out episodes, context and frames as :func:`ssmrl.world_model.openloop.evaluate`.
 
 For episodes [T, N, ...] and a context C (1 <= C < T), horizon k = 1 .. K = T - C predicts frame ``C + k - 1``:
 
@@ -12,7 +12,7 @@ For episodes [T, N, ...] and a context C (1 <= C < T), horizon k = 1 .. K = T - 
 
 Frames in [0, 1] (``obs / scale``, ``scale`` the world model's ``image_scale``: 255 for uint8 frames), per-frame
 MSE over the H x W x Ch pixels, the curves and means as the backbones' (``openloop.error_curves``): mse [K] over
-the episodes, the marked curves and ``mse_<marker>`` over :func:`~ssmrl.wm_bench.openloop.marker_frames`' flagged
+the episodes, the marked curves and ``mse_<marker>`` over :func:`~ssmrl.world_model.openloop.marker_frames`' flagged
 frames. Host-side numpy only.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ssmrl.wm_bench.openloop import default_context, error_curves
+from ssmrl.world_model.openloop import default_context, error_curves
 
 REFERENCES = ("mean_frame", "last_frame")
 LABELS = {"mean_frame": "mean frame", "last_frame": "last frame"}
@@ -52,7 +52,7 @@ def reference_predictions(frames: np.ndarray, context: int, mean: np.ndarray) ->
 
 @dataclasses.dataclass
 class ReferenceResult:
-    """One reference's scores (:class:`~ssmrl.wm_bench.openloop.OpenLoopResult`'s fields of the same names):
+    """One reference's scores (:class:`~ssmrl.world_model.openloop.OpenLoopResult`'s fields of the same names):
     errors float64 [K, N] per-frame MSE, mse float64 [K], marked {name: float64 [K]}, summary {``mse``,
     ``mse_<name>``}."""
 
