@@ -29,9 +29,9 @@ from envs.gymnax import GymnaxEnv, gymnax_ids
 from envs.meta import MetaEnv
 from envs.popgym import FAMILIES
 from envs.wm_memory import TASKS
+from ssmrl.config import SUITES  # defined once: the run config checks env.suite against them
 from ssmrl.env import Environment
 
-SUITES = ("popgym", "wm_memory", "gymnax", "atari100k", "meta")
 LEVELS = ("Easy", "Medium", "Hard")
 
 
