@@ -11,11 +11,20 @@ compile options and the versions of jax and jaxlib, so an entry is only reused f
 returns the executable a fresh compilation would. Later runs of unchanged code reuse the entries (about 46 MB after
 the whole suite). A developer's own ``JAX_COMPILATION_CACHE_DIR`` wins.
 
-The tests not marked ``slow`` are tiny programs whose time is compiling them (about 80% of it, measured with JAX's
-compile-time events), so they run with ``jax_disable_most_optimizations`` (LLVM at -O0): their compilation takes
-about a third less time. The ``slow`` tests (whole runs, learning checks) execute enough that the unoptimised code
-costs more than it saves (a PPO learning check 38 s -> 91 s, the Atari smoke run 107 s -> over 6 min at -O0), so
-they keep the optimisations users get. The setting is part of the compile options, hence of the cache key.
+Most tests are compile-bound: tiny programs, or short runs whose compilation takes longer than their execution.
+They run with ``jax_disable_most_optimizations`` (LLVM at -O0), which compiles about a third faster; the setting
+is set before each test's fixtures and passed to the scripts' subprocesses (``JAX_DISABLE_MOST_OPTIMIZATIONS``).
+Tests that execute long enough for the unoptimised code to cost more than it saves are marked ``optimized`` (and
+every ``learning`` check is), and keep the optimisations users get. Measured on the 2 cores, whole slow tier
+each way: the Atari smoke run 115 -> 253 s at -O0, the PPO learning checks 55 -> 106 s, while the run on 4
+simulated devices went 100 -> 47 s and the host-side resume 67 -> 45 s. The setting is part of the compile
+options, hence of the cache key.
+
+XLA's CPU backend compiles each fused loop through its newer "fusion emitters" by default; the tests turn them off
+(``--xla_cpu_use_fusion_emitters=false`` in ``XLA_FLAGS``, the older emitters of the same operations): measured on
+the 2 cores, ``tests/core/test_invariants.py`` 146.8 -> 102.4 s, while an optimised learning check runs as fast
+either way (57.9 / 56.7 s). A jaxlib that does not know the flag would abort at start-up, so one short process
+tries it first; a developer's own ``XLA_FLAGS`` are kept and the flag is added to them.
 
 Not used: ``pytest-xdist``: the suite already keeps both cores busy (XLA runs programs on a thread pool and compiles
 beside Python), and two workers took 37.3 min against 34.9 serially.
@@ -24,6 +33,8 @@ beside Python), and two workers took 37.3 min against 34.9 serially.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -35,14 +46,31 @@ def pytest_configure(config):
         directory = cache.mkdir("jax") if cache is not None else tempfile.mkdtemp(prefix="ssmrl-jax-cache-")
         os.environ["JAX_COMPILATION_CACHE_DIR"] = str(directory)
 
+    _add_xla_flag("--xla_cpu_use_fusion_emitters=false")
+
     import jax
 
     jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 
 
+def _add_xla_flag(flag: str) -> None:
+    """Append ``flag`` to ``XLA_FLAGS`` (read when JAX starts its backend, and by the scripts' subprocesses) if this
+    jaxlib accepts it: XLA ends the process on a flag it does not know, so a short child process tries it first."""
+    name = flag.split("=")[0]
+    flags = os.environ.get("XLA_FLAGS", "")
+    if name in flags:
+        return
+    trial = {**os.environ, "XLA_FLAGS": f"{flags} {flag}".strip(), "JAX_PLATFORMS": "cpu"}
+    probe = subprocess.run([sys.executable, "-c", "import jax; jax.devices()"], env=trial, capture_output=True)
+    if probe.returncode == 0:
+        os.environ["XLA_FLAGS"] = trial["XLA_FLAGS"]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    """Before any fixture of the test is set up (module-scoped ones included): optimise only for ``slow`` tests."""
+    """Before any fixture of the test is set up (module-scoped ones included): optimise only where marked."""
     import jax
 
-    jax.config.update("jax_disable_most_optimizations", item.get_closest_marker("slow") is None)
+    fast_compile = not any(item.get_closest_marker(name) for name in ("optimized", "learning"))
+    jax.config.update("jax_disable_most_optimizations", fast_compile)
+    os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1" if fast_compile else "0"  # the scripts' subprocesses

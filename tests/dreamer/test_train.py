@@ -68,6 +68,7 @@ def test_config_errors_name_the_key(algo, words):
 
 
 @pytest.mark.slow
+@pytest.mark.optimized  # 12 updates of 32 gradient steps on images
 def test_world_model_loss_falls_on_minatar(tmp_path):
     env, env_params = envs.make("gymnax/Breakout-MinAtar")
     algo = {**TINY, "total_timesteps": 8 * 16 * 12, "num_envs": 8, "num_steps": 16, "train_ratio": 32,

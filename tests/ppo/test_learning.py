@@ -30,6 +30,7 @@ def _train(task, model, algo, tmp_path, eval_steps):
 
 
 @pytest.mark.slow
+@pytest.mark.optimized
 def test_s5_solves_cartpole(tmp_path):
     # Seeds 0-3 all reach 500 within this budget.
     algo = {"num_envs": 32, "num_steps": 128, "total_timesteps": 500_000, "lr": 3e-3, "ent_coef": 0.0,
@@ -44,6 +45,7 @@ REPEAT_FIRST = {"num_envs": 32, "num_steps": 64, "total_timesteps": 500_000, "lr
 
 
 @pytest.mark.slow
+@pytest.mark.optimized
 def test_s5_solves_repeat_first(tmp_path):
     result = _train("popgym/RepeatFirstEasy", {"name": "s5", "d_model": 64, "n_layers": 2}, REPEAT_FIRST, tmp_path,
                     128)
@@ -51,6 +53,7 @@ def test_s5_solves_repeat_first(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.optimized
 def test_memoryless_core_fails_repeat_first(tmp_path):
     result = _train("popgym/RepeatFirstEasy", {"name": "identity", "d_model": 64, "n_layers": 2}, REPEAT_FIRST,
                     tmp_path, 128)

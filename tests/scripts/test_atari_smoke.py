@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # end-to-end: each test runs a script in a process of its own
+# End-to-end: a script in a process of its own, executing long enough (emulators, 128 gradient steps) to pay for
+# XLA's optimisations.
+pytestmark = [pytest.mark.slow, pytest.mark.optimized]
 
 ROOT = Path(__file__).resolve().parents[2]
 

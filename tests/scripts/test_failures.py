@@ -207,6 +207,7 @@ def _yaml(path):
     return yaml.safe_load(path.read_text())
 
 
+@pytest.mark.optimized  # the resumed run executes thousands of updates
 def test_ctrl_c_saves_says_how_to_resume_and_resume_finishes(tmp_path):
     args = [sys.executable, str(ROOT / "scripts" / "ppo.py"), "experiment=debug", "algo.total_timesteps=1310720",
             "runner.updates_per_call=2", "runner.checkpoint_every=1000", "run_dir=run"]

@@ -33,6 +33,7 @@ def test_config_errors_exit_2_without_traceback(tmp_path, overrides, words):
         assert word in " ".join(out.split()), out
 
 
+@pytest.mark.optimized
 def test_debug_run_writes_outputs_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
     proc = _run("experiment=debug", "logger.progress=false", f"run_dir={run_dir}")
