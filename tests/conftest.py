@@ -55,16 +55,17 @@ def pytest_configure(config):
 
 
 def _add_xla_flag(flag: str) -> None:
-    """Append ``flag`` to ``XLA_FLAGS`` (read when JAX starts its backend, and by the scripts' subprocesses) if this
-    jaxlib accepts it: XLA ends the process on a flag it does not know, so a short child process tries it first."""
-    name = flag.split("=")[0]
-    flags = os.environ.get("XLA_FLAGS", "")
-    if name in flags:
+    """Add ``flag`` to ``XLA_FLAGS`` (read when JAX starts its backend, and by the scripts' subprocesses) unless the
+    developer set it, if this jaxlib accepts it: XLA ends the process on a flag it does not know, so a short child
+    process tries it first."""
+    from ssmrl.benchmark.settings import apply_xla_flags
+
+    if flag.split("=")[0] in os.environ.get("XLA_FLAGS", ""):
         return
-    trial = {**os.environ, "XLA_FLAGS": f"{flags} {flag}".strip(), "JAX_PLATFORMS": "cpu"}
+    trial = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {flag}", "JAX_PLATFORMS": "cpu"}
     probe = subprocess.run([sys.executable, "-c", "import jax; jax.devices()"], env=trial, capture_output=True)
     if probe.returncode == 0:
-        os.environ["XLA_FLAGS"] = trial["XLA_FLAGS"]
+        apply_xla_flags(flag)
 
 
 @pytest.hookimpl(tryfirst=True)
