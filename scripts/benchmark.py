@@ -36,7 +36,7 @@ from pathlib import Path
 
 import jax
 
-from ssmrl.benchmark.grid import Algorithm, main
+from ssmrl.benchmark.rl_grid import Algorithm, main
 from ssmrl.benchmark.settings import list_presets
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"

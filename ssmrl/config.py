@@ -134,11 +134,32 @@ class RunConfig:
     run_dir: str = "outputs/run"
 
 
-def _check_type(key: str, value: Any, hint: Any) -> Any:
+def _type_name(hint: Any) -> str:
     args = typing.get_args(hint)
-    if value is None and type(None) in args:
-        return None
-    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    if type(None) in args:
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
+    base = typing.get_origin(hint) or hint
+    if base in (list, tuple):
+        item = args[0] if args else None
+        return f"a list of {_type_name(item)}" if item not in (None, Any) else "a list"
+    return "a mapping" if base is dict else getattr(base, "__name__", str(base))
+
+
+def check_value(key: str, value: Any, hint: Any) -> Any:
+    """``value`` checked against the type ``hint`` of the setting ``key`` (bool, int, float, str, ``X | None``,
+    ``list`` / ``tuple`` (of one item type: ``tuple[str, ...]``), ``dict``; anything else passes) -> the value
+    (an int for a float becomes a float, a list for a tuple a tuple); ConfigError naming the key, the expected type
+    and the value otherwise."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        if value is None:
+            return None
+        inner = next(a for a in args if a is not type(None))  # X of X | None
+        try:
+            return check_value(key, value, inner)
+        except ConfigError:
+            raise ConfigError(f"{key}: expected {_type_name(hint)}, got {value!r}") from None
+    base = typing.get_origin(hint) or hint
     if base is bool:
         ok = isinstance(value, bool)
     elif base is int:
@@ -148,10 +169,20 @@ def _check_type(key: str, value: Any, hint: Any) -> Any:
         value = float(value) if ok else value
     elif base is str:
         ok = isinstance(value, str)
+    elif base in (list, tuple):
+        ok = isinstance(value, (list, tuple))
+        if ok and args and args[0] is not Any:
+            try:
+                value = [check_value(key, v, args[0]) for v in value]
+            except ConfigError:
+                ok = False
+        value = base(value) if ok else value
+    elif base is dict:
+        ok = isinstance(value, dict)
     else:
         ok = True
     if not ok:
-        raise ConfigError(f"{key}: expected {getattr(base, '__name__', base)}, got {value!r}")
+        raise ConfigError(f"{key}: expected {_type_name(hint)}, got {value!r}")
     return value
 
 
@@ -177,7 +208,7 @@ def build(cls: type, data: Any, prefix: str) -> Any:
         elif dataclasses.is_dataclass(hint):
             kwargs[name] = build(hint, value, key)
         else:
-            kwargs[name] = _check_type(key, value, hint)
+            kwargs[name] = check_value(key, value, hint)
     return cls(**kwargs)
 
 
@@ -192,7 +223,7 @@ def _model_config(data: Any) -> ModelConfig:
         raise ConfigError(f"model.name: unknown core {name!r}; valid cores: {available_cores()}")
     for key in MODEL_FIXED[1:]:
         if key in fixed:
-            fixed[key] = _check_type(f"model.{key}", fixed[key], typing.get_type_hints(ModelConfig)[key])
+            fixed[key] = check_value(f"model.{key}", fixed[key], typing.get_type_hints(ModelConfig)[key])
     model = ModelConfig(options=options, **fixed)
     try:
         model.make_stack()

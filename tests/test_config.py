@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ssmrl.config import ConfigError, RunConfig, run_config_to_dict
+from ssmrl.config import ConfigError, RunConfig, check_value, run_config_to_dict
 from ssmrl.ppo.config import PPOConfig, ppo_run_config
 
 
@@ -58,3 +58,26 @@ def test_env_presets_apply_to_their_algorithm_and_suite_only():
     algo = compose_config(configs, "dreamer", ["env=gymnax", "env.task=CartPole-v1"]).algo
     assert (algo.wm_lr, algo.train_ratio, algo.reward_multiplier, algo.replay_episode_starts) == (3e-4, 32, 1, False)
     assert "reward_multiplier" not in compose_config(configs, "ppo", ["env=popgym"]).algo
+
+
+@pytest.mark.parametrize("value, hint, expected", [
+    (3, int, 3), (3, float, 3.0), (None, int | None, None), (7, int | None, 7),
+    (["a", "b"], tuple[str, ...], ("a", "b")), (("a",), list, ["a"]), ({"k": 1}, dict, {"k": 1}),
+    ([1, 2], tuple[int, ...], (1, 2)),
+])
+def test_check_value_accepts_and_converts(value, hint, expected):
+    out = check_value("key", value, hint)
+    assert out == expected and type(out) is type(expected)
+
+
+@pytest.mark.parametrize("value, hint, message", [
+    (True, int, "key: expected int, got True"),
+    ("many", int | None, "key: expected int or null, got 'many'"),
+    (["a", 2], tuple[str, ...], "key: expected a list of str, got ['a', 2]"),
+    ("a", tuple[str, ...], "key: expected a list of str, got 'a'"),
+    ([1], dict, "key: expected a mapping, got [1]"),
+])
+def test_check_value_names_the_key_and_the_type(value, hint, message):
+    with pytest.raises(ConfigError) as err:
+        check_value("key", value, hint)
+    assert str(err.value) == message

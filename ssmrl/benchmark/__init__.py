@@ -2,7 +2,7 @@
 run layer, and its report.
 
 * :mod:`ssmrl.benchmark.settings`: presets and command-line settings;
-* :mod:`ssmrl.benchmark.grid`: cells (Hydra-composed configs), resumable running and the report;
+* :mod:`ssmrl.benchmark.rl_grid`: cells (Hydra-composed configs), resumable running and the report;
 * :mod:`ssmrl.benchmark.trials`: per-trial meta-RL evaluation;
 * :mod:`ssmrl.benchmark.results`: a cell's numbers from its run dir (MMER, final and evaluation returns, timing,
   parameter counts) and the hook to the memory diagnostics (``ssmrl.diagnostics``);

@@ -1,19 +1,22 @@
 """Settings of the benchmark grid: a preset (``configs/benchmark/<name>.yaml``) with the command line applied.
 
-A preset is a mapping of the keys in :data:`SETTING_KEYS`; the command line (``key=value``, Hydra's override
-grammar) replaces any of them (``models=[s5,gru]``, ``tasks=[...]``, ``match_params=20000``) and adds:
-``preset=<name>``, ``out_dir=<folder>`` (both required); ``<algo>.<key>=v`` / ``<model>.<key>=v``: an override of
-the cells of that algorithm / core only (``ppo.algo.lr=1e-3``, ``s5.model.state_size=16``); anything else is an
-override of every cell's Hydra config (``algo.lr=1e-3``, ``model.d_model=32``, ``num_seeds=3``,
-``experiment=debug``). The grid chooses ``model=``, ``env=``, ``env.task`` and ``run_dir`` itself
-(:data:`RESERVED`). GRU, LSTM, Transformer and the memoryless ``identity`` core are always in the grid
-(:data:`BASELINES`, added when missing). ``xla_flags`` is applied by :func:`apply_xla_flags` before JAX starts.
+A preset is a mapping of the keys of :class:`Settings` (their types are the fields' annotations, checked by the
+typed config path of every run config); the command line (``key=value``, Hydra's override grammar) replaces any of
+them (``models=[s5,gru]``, ``tasks=[...]``, ``match_params=20000``) and adds: ``preset=<name>``,
+``out_dir=<folder>`` (both required); ``<algo>.<key>=v`` / ``<model>.<key>=v``: an override of the cells of that
+algorithm / core only (``ppo.algo.lr=1e-3``, ``s5.model.state_size=16``); anything else is an override of every
+cell's Hydra config (``algo.lr=1e-3``, ``model.d_model=32``, ``num_seeds=3``, ``experiment=debug``). The grid
+chooses ``model=``, ``env=``, ``env.task`` and ``run_dir`` itself (:data:`RESERVED`). GRU, LSTM, Transformer and
+the memoryless ``identity`` core are always in the grid (:data:`BASELINES`, added when missing). ``xla_flags`` is
+applied by :func:`apply_xla_flags` before JAX starts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import typing
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,57 +26,59 @@ import yaml
 from omegaconf import OmegaConf
 
 from ssmrl.cli import compose_config
-from ssmrl.config import ConfigError
+from ssmrl.config import ConfigError, check_value
 from ssmrl.core import available_cores
 
 BASELINES = ("gru", "lstm", "transformer", "identity")
 PRESET_DIR = "benchmark"
-# Every key a preset may hold (and the command line may replace), with its type.
-SETTING_KEYS: dict[str, type | tuple] = {
-    "description": str,           # one line for results.md
-    "algos": list,                # algorithms, e.g. [ppo] or [ppo, dreamer]
-    "models": list,               # cores (configs/model/<name>.yaml); the BASELINES are added
-    "tasks": list,                # environment names: popgym/<Task>, gymnax/<id>, meta/<inner name>, ...
-    "overrides": list,            # Hydra overrides of every cell
-    "algo_overrides": dict,       # algorithm -> overrides of its cells
-    "model_overrides": dict,      # core -> overrides of its cells
-    "task_overrides": dict,       # task -> overrides of its cells
-    "env_kwargs": dict,           # task -> keyword arguments of the environment factory (params fields)
-    "match_params": (int, type(None)),  # N: size each core stack to about N parameters (null: as configured)
-    "meta_trials": int,           # k: trials per meta-episode in training (evaluation: 2k)
-    "mmer_window": int,           # trailing window (updates) of the MMER's smoothing (1: none)
-    "diagnostics": bool,          # memory diagnostics per cell (where the algorithm provides core inputs)
-    "diagnostics_steps": int,     # length of the real episodes the diagnostics run on
-    "max_cells": (int, type(None)),  # run at most this many cells in this invocation (0: only the report; null: all)
-    "xla_flags": str,             # added to XLA_FLAGS before JAX starts (e.g. faster, unoptimised compiles)
-}
 CLI_KEYS = ("preset", "out_dir")
 RESERVED = ("model", "env", "run_dir", "resume", "hydra")
+NOT_SETTINGS = ("preset", "out_dir", "added")  # fields of a settings class that a preset cannot hold
 
 
 @dataclass(frozen=True)
 class Settings:
-    """A preset with the command line applied; ``added``: baselines the grid added to ``models``."""
+    """An RL preset with the command line applied; ``added``: baselines the grid added to ``models``. Every other
+    field is a key a preset may hold (and the command line may replace), of its annotated type."""
 
     preset: str
     out_dir: Path
-    description: str = ""
-    algos: tuple = ("ppo",)
-    models: tuple = ()
-    tasks: tuple = ()
-    overrides: tuple = ()
-    algo_overrides: dict = field(default_factory=dict)
-    model_overrides: dict = field(default_factory=dict)
-    task_overrides: dict = field(default_factory=dict)
-    env_kwargs: dict = field(default_factory=dict)
-    match_params: int | None = None
-    meta_trials: int = 2
-    mmer_window: int = 1
-    diagnostics: bool = True
-    diagnostics_steps: int = 64
-    max_cells: int | None = None
-    xla_flags: str = ""
+    description: str = ""                   # one line for results.md
+    algos: tuple[str, ...] = ("ppo",)       # algorithms, e.g. [ppo] or [ppo, dreamer]
+    models: tuple[str, ...] = ()            # cores (configs/model/<name>.yaml); the BASELINES are added
+    tasks: tuple[str, ...] = ()             # environment names: popgym/<Task>, gymnax/<id>, meta/<inner name>, ...
+    overrides: tuple[str, ...] = ()         # Hydra overrides of every cell
+    algo_overrides: dict = field(default_factory=dict)   # algorithm -> overrides of its cells
+    model_overrides: dict = field(default_factory=dict)  # core -> overrides of its cells
+    task_overrides: dict = field(default_factory=dict)   # task -> overrides of its cells
+    env_kwargs: dict = field(default_factory=dict)       # task -> keyword arguments of the environment factory
+    match_params: int | None = None         # N: size each core stack to about N parameters (null: as configured)
+    meta_trials: int = 2                    # k: trials per meta-episode in training (evaluation: 2k)
+    mmer_window: int = 1                    # trailing window (updates) of the MMER's smoothing (1: none)
+    diagnostics: bool = True                # memory diagnostics per cell (where the algorithm provides core inputs)
+    diagnostics_steps: int = 64             # length of the real episodes the diagnostics run on
+    max_cells: int | None = None            # run at most this many cells now (0: only the report; null: all)
+    xla_flags: str = ""                     # added to XLA_FLAGS before JAX starts (e.g. faster, unoptimised compiles)
     added: tuple = ()
+
+
+def setting_keys(cls: type) -> list[str]:
+    """The keys a preset of the settings class ``cls`` may hold: its fields but :data:`NOT_SETTINGS`."""
+    return [f.name for f in dataclasses.fields(cls) if f.name not in NOT_SETTINGS]
+
+
+def typed_settings(cls: type, data: dict) -> dict:
+    """``data`` (a preset's keys with the command line applied) checked against the annotated types of ``cls``'s
+    fields by the typed config path of every run config (:func:`ssmrl.config.check_value`); a single name where a
+    list is expected is a list of one (``models=s5`` is ``models=[s5]``); ConfigError (one line) otherwise."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for key, value in data.items():
+        listed = (typing.get_origin(hints[key]) or hints[key]) in (list, tuple)
+        if listed and isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = [value]
+        out[key] = check_value(key, value, hints[key])
+    return out
 
 
 def list_presets(config_dir: Path) -> list[str]:
@@ -108,20 +113,6 @@ def _parse(argv: Sequence[str]) -> list:
     return parsed
 
 
-def _check_type(key: str, value: Any) -> Any:
-    expected = SETTING_KEYS[key]
-    if expected is list and isinstance(value, str):
-        value = [value]  # models=s5 means models=[s5]
-    types = expected if isinstance(expected, tuple) else (expected,)
-    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-    if not ok:
-        names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-        raise ConfigError(f"{key}: expected {names}, got {value!r}")
-    if isinstance(value, list) and not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{key}: expected a list of names/overrides, got {value!r}")
-    return value
-
-
 def load_settings(config_dir: Path, argv: Sequence[str], algo_names: Sequence[str]) -> Settings:
     """The preset named by ``preset=`` with the command line applied (see the module docstring); ConfigError (one
     line) for an unknown preset or setting, a wrong type, an unknown algorithm or core, a reserved override."""
@@ -136,7 +127,7 @@ def load_settings(config_dir: Path, argv: Sequence[str], algo_names: Sequence[st
     if not str(cli.get("out_dir") or "").strip():
         raise ConfigError("out_dir: missing; give out_dir=<folder> (cells go to <folder>/runs/<algo>/<task>/<model>)")
     path = Path(config_dir) / PRESET_DIR / f"{name}.yaml"
-    data = read_preset(path, SETTING_KEYS)
+    data = read_preset(path, setting_keys(Settings))
     data = {k: list(v) if isinstance(v, list) else v for k, v in data.items()}
     cores = available_cores()
     scoped = {"algo_overrides": list(algo_names), "model_overrides": cores}
@@ -145,7 +136,7 @@ def load_settings(config_dir: Path, argv: Sequence[str], algo_names: Sequence[st
         head, _, rest = key.partition(".")
         if key in CLI_KEYS:
             continue
-        if key in SETTING_KEYS:
+        if key in setting_keys(Settings):
             data[key] = o.value()
         elif rest and (head in algo_names or head in cores):  # <algo>.<key>=v or <model>.<key>=v
             group = "algo_overrides" if head in algo_names else "model_overrides"
@@ -156,7 +147,7 @@ def load_settings(config_dir: Path, argv: Sequence[str], algo_names: Sequence[st
             data[group] = table
         else:
             data["overrides"] = list(data.get("overrides") or []) + [o.input_line]
-    data = {k: _check_type(k, v) for k, v in data.items()}
+    data = typed_settings(Settings, data)
     _check_cell_overrides(data.get("overrides") or [], "overrides")
     for group, valid in (*scoped.items(), ("task_overrides", None), ("env_kwargs", None)):
         for owner, value in (data.get(group) or {}).items():
@@ -226,7 +217,7 @@ def _with_valid_keys(message: str, config_dir: Path, algo: str, base: list[str])
         return message
     if parent:
         return f"{message}; valid keys in {parent}: {sorted(node)}"
-    settings = [k for k in (*CLI_KEYS, *SETTING_KEYS) if k != "description"]
+    settings = [k for k in (*CLI_KEYS, *setting_keys(Settings)) if k != "description"]
     return f"{message}; valid keys: {sorted(node)}; grid settings: {settings}"
 
 

@@ -51,6 +51,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ssmrl.benchmark.engine import ABSENT, DONE, run_units, say_line
+from ssmrl.benchmark.engine import plan as plan_units
 from ssmrl.benchmark.report import count_text, number_text, slug
 from ssmrl.benchmark.results import read_json, write_json
 from ssmrl.benchmark.settings import apply_xla_flags, flatten
@@ -159,18 +161,19 @@ def plan(settings: WMSettings, config_dir: Path, wm_data: Callable[..., TaskData
 
 
 def unit_status(path: Path, spec: dict) -> str:
-    """"done" when ``path`` (a row.json / speed.json) holds a finished unit of these settings, else "new";
+    """"done" when ``path`` (a row.json / speed.json) holds a finished unit of these settings, else "absent" (a
+    cell killed before its record restarts from scratch);
     ConfigError when it holds one of other settings (naming the first key that differs)."""
     saved = read_json(path)
     if saved.get("status") != "ok":
-        return "new"
+        return ABSENT
     ours, theirs = flatten(json.loads(json.dumps(spec))), flatten(saved.get("spec") or {})
     for key in sorted(set(ours) | set(theirs)):
         if ours.get(key, "<absent>") != theirs.get(key, "<absent>"):
             raise ConfigError(f"{path.parent} holds a result of other settings ({key}: {theirs.get(key, '<absent>')!r}"
                               f" there, {ours.get(key, '<absent>')!r} here); use another out_dir, or delete that "
                               "folder to rerun it")
-    return "done"
+    return DONE
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -258,89 +261,84 @@ def apply_jax_config(options: dict) -> None:
             raise ConfigError(f"jax_config.{name}: {str(err).splitlines()[0]}") from None
 
 
-def say_line(text: str) -> None:
-    print(text, flush=True)
+class WMUnits:
+    """The world-model grid's kinds of unit for the engine (:mod:`ssmrl.benchmark.engine`): cells and speed sweeps.
+    Holds what they share: the tasks' data, each model's built world model (kept while the model's units run) and
+    the episodes (kept while they fit in ``data_cache_mb``)."""
+
+    def __init__(self, settings: WMSettings, data: dict[str, TaskData], jit_options: dict | None = None):
+        self.settings, self.data, self.jit_options = settings, data, jit_options
+        self.model: str | None = None
+        self.built: dict = {}
+        self.datasets: dict[str, tuple] = {}
+
+    def status(self, unit: WMCell | SpeedUnit) -> str:
+        if isinstance(unit, SpeedUnit):
+            return unit_status(unit.dir / SPEED_FILE, speed_describe(self.settings, unit))
+        return unit_status(unit.dir / ROW_FILE, cell_describe(self.settings, unit.task, unit.spec))
+
+    def episodes(self, task: str) -> tuple:
+        """(training, held-out) episodes of the task, kept while they fit in ``data_cache_mb``."""
+        if task not in self.datasets:
+            key = task_key(self.settings.seed, task)
+            episodes = (self.data[task].generate(jax.random.fold_in(key, 0), self.settings.train_episodes),
+                        self.data[task].generate(jax.random.fold_in(key, 1), self.settings.eval_episodes))
+            if _megabytes([*self.datasets.values(), episodes]) > self.settings.data_cache_mb:
+                self.datasets.clear()  # over the budget: only this task's episodes stay
+            self.datasets[task] = episodes
+        return self.datasets[task]
+
+    def run(self, unit: WMCell | SpeedUnit) -> dict:
+        if unit.model != self.model:
+            self.model, self.built = unit.model, {}
+            jax.clear_caches()  # one model's programs at a time
+        task_data = self.data[unit.task]
+        built = build(unit.spec, task_data, self.built, self.jit_options)
+        if isinstance(unit, SpeedUnit):
+            return run_speed(unit, built.offline, task_data.obs_space, self.settings,
+                             cell_key(self.settings.seed, "speed", unit.model))
+        return run_cell(unit, built, *self.episodes(unit.task), self.settings)
+
+    def line(self, index: int, total: int, unit: WMCell | SpeedUnit, record: dict) -> str:
+        if isinstance(unit, SpeedUnit):
+            return speed_line(index, total, unit, record)
+        return cell_line(index, total, unit, record["row"])
 
 
 def run_wm_grid(settings: WMSettings, cells: Sequence[WMCell], speeds: Sequence[SpeedUnit],
                 data: dict[str, TaskData], say: Callable[[str], None] = say_line,
                 jit_options: dict | None = None) -> list[dict]:
     """Check every finished unit against its settings, print the plan, run what is left (at most ``max_cells``
-    units, model-major), a line each, then write the report; returns the table rows."""
-    status = {c: unit_status(c.dir / ROW_FILE, cell_describe(settings, c.task, c.spec)) for c in cells}
-    status.update({s: unit_status(s.dir / SPEED_FILE, speed_describe(settings, s)) for s in speeds})
+    units, model-major), a line each, then the references and the report; returns the table rows."""
+    kind = WMUnits(settings, data, jit_options)
     units = [u for name in dict.fromkeys(c.model for c in cells)
              for u in [*[c for c in cells if c.model == name], *[s for s in speeds if s.model == name]]]
-    todo = [u for u in units if status[u] != "done"]
-    todo = todo[: settings.max_cells] if settings.max_cells is not None else todo
-    done = sum(s == "done" for s in status.values())
-    later = len(units) - done - len(todo)
+    the_plan = plan_units(units, kind, settings.max_cells)
     sweep = f" + {len(speeds)} speed sweeps (T={','.join(map(str, settings.speed_lengths))})" if speeds else ""
-    say(f"plan: {len(cells)} cells ({len(settings.models)} models x {len(settings.tasks)} tasks){sweep}: {done} done,"
-        f" {len(todo)} to run" + (f", {later} left for later (max_cells={settings.max_cells})" if later else "")
-        + f" -> {settings.out_dir}")
-    datasets: dict[str, tuple] = {}
-
-    def episodes_of(task: str) -> tuple:
-        """(training, held-out) episodes of the task, kept while they fit in ``data_cache_mb``."""
-        if task not in datasets:
-            key = task_key(settings.seed, task)
-            episodes = (data[task].generate(jax.random.fold_in(key, 0), settings.train_episodes),
-                        data[task].generate(jax.random.fold_in(key, 1), settings.eval_episodes))
-            if _megabytes([*datasets.values(), episodes]) > settings.data_cache_mb:
-                datasets.clear()  # over the budget: only this task's episodes stay
-            datasets[task] = episodes
-        return datasets[task]
-
-    cache: dict = {}
-    model = None
-    for i, unit in enumerate(todo, 1):
-        if unit.model != model:
-            model, cache = unit.model, {}
-            jax.clear_caches()  # one model's programs at a time
-        task_data = data[unit.task]
-        built = build(unit.spec, task_data, cache, jit_options)
-        if isinstance(unit, SpeedUnit):
-            say(speed_line(i, len(todo), unit, run_speed(unit, built.offline, task_data.obs_space, settings,
-                                                      cell_key(settings.seed, "speed", unit.model))))
-            continue
-        record = run_cell(unit, built, *episodes_of(unit.task), settings)
-        say(cell_line(i, len(todo), unit, record["row"]))
-        write_wm_report(settings, cells, speeds, plots=False)
+    say(f"plan: {len(cells)} cells ({len(settings.models)} models x {len(settings.tasks)} tasks){sweep}: "
+        f"{the_plan.counts()} -> {settings.out_dir}")
+    run_units(the_plan, kind, say, lambda unit: write_wm_report(settings, cells, speeds, plots=False))
     for task in settings.tasks:  # the references: from the episodes in memory, else regenerated (no training)
         ours = [c for c in cells if c.task == task]
         spec = reference_describe(settings, task, ours[0].spec.offline.image_scale)
         saved = read_json(ours[0].dir.parent / REFERENCE_FILE)
         if saved.get("status") != "ok" or saved.get("spec") != json.loads(json.dumps(spec)):
-            say(reference_line(run_references(task, ours, *episodes_of(task), settings)))
+            say(reference_line(run_references(task, ours, *kind.episodes(task), settings)))
     rows = write_wm_report(settings, cells, speeds)
     say(f"results: {settings.out_dir / 'wm_results.md'} (and wm_results.csv, wm_mse_*.png, wm_strip_*.png"
         + (", wm_speed.png)" if speeds else ")"))
     return rows
 
 
-def main(argv: Sequence[str], config_dir: Path, wm_data: Callable[..., TaskData] | None,
-         say: Callable[[str], None] = say_line) -> int:
-    """The world-model body of ``scripts/benchmark.py``: settings -> cells -> run -> report. Returns the exit
-    status: 0; 2 after a one-line ``config error: ...`` or ``error: ...``; 130 on Ctrl-C."""
-    try:
-        if wm_data is None:
-            raise ConfigError("this preset is a world-model grid, and no data factory was given (wm_data)")
-        settings = load_wm_settings(config_dir, argv)
-        if not apply_xla_flags(settings.xla_flags):
-            say(f"note: xla_flags={settings.xla_flags!r} not applied: JAX had already started in this process")
-        apply_jax_config(settings.jax_config)
-        cells, speeds, data = plan(settings, config_dir, wm_data)
-        run_wm_grid(settings, cells, speeds, data, say)
-    except ConfigError as err:
-        say(f"config error: {err}")
-        return 2
-    except OSError as err:
-        say(f"error: cannot write {err.filename or ''}: {err.strerror or err}; finished cells are kept")
-        return 2
-    except KeyboardInterrupt:
-        say("interrupted; finished cells are kept; the same command resumes")
-        return 130
-    return 0
-
-
+def run_preset(argv: Sequence[str], config_dir: Path, wm_data: Callable[..., TaskData] | None,
+               say: Callable[[str], None] = say_line) -> None:
+    """Settings -> cells -> run -> report for a world-model preset; raises what
+    :func:`ssmrl.benchmark.engine.exit_status` maps to exit codes."""
+    if wm_data is None:
+        raise ConfigError("this preset is a world-model grid, and no data factory was given (wm_data)")
+    settings = load_wm_settings(config_dir, argv)
+    if not apply_xla_flags(settings.xla_flags):
+        say(f"note: xla_flags={settings.xla_flags!r} not applied: JAX had already started in this process")
+    apply_jax_config(settings.jax_config)
+    cells, speeds, data = plan(settings, config_dir, wm_data)
+    run_wm_grid(settings, cells, speeds, data, say)

@@ -1,21 +1,23 @@
 """Settings of the world-model grid: presets with ``kind: world_model`` (``configs/benchmark/wm-*.yaml``) and the
 command line, and each model's world-model and core configs.
 
-**Preset keys** (:data:`SETTING_KEYS`): ``models`` (core names, or names of ``variants``), ``tasks``
-(``envs.wm_memory`` names such as ``RevisitEasy``; checked by the data factory), ``variants`` ({name: {core,
-offline: {...}, model: {...}}}: a model that is a core with its own settings, e.g. ``rssm: {core: gru, offline:
-{posterior: recurrent}}``), ``model`` (d_model / n_layers / mlp / norm of every core), ``model_overrides`` ({core or
-model name: {key: value}}: e.g. a core's own options), ``offline`` (:class:`ssmrl.world_model.offline.OfflineConfig`
-fields), ``task_kwargs`` ({task: params fields}), ``train_episodes`` / ``eval_episodes`` (data set sizes),
-``train_steps``, ``sync_every`` (training steps between fetches of the metrics), ``context`` (null: each task's own,
-``openloop.default_context``), ``eval_chunk`` (episodes per rollout call; null: all), ``strip_frames``,
-``speed_lengths`` (the T of the throughput sweep), ``speed_batch`` (null: ``offline.batch_size``), ``speed_repeats``,
-``seed``, ``max_cells``, ``xla_flags``, ``jax_config`` ({option: value} for ``jax.config.update``, e.g.
-``jax_threefry_partitionable: false``), ``data_cache_mb``, ``description``, ``kind``.
+**Preset keys** (the fields of :class:`WMSettings`, of their annotated types): ``models`` (core names, or names of
+``variants``), ``tasks`` (``envs.wm_memory`` names such as ``RevisitEasy``; checked by the data factory),
+``variants`` ({name: {core, offline: {...}, model: {...}}}: a model that is a core with its own settings, e.g.
+``rssm: {core: gru, offline: {posterior: recurrent}}``), ``model`` (d_model / n_layers / mlp / norm of every core),
+``model_overrides`` ({core or model name: [model.<key>=<value>, ...]}, the RL grid's form, or {key: value}: e.g. a
+core's own options), ``offline`` (:class:`ssmrl.world_model.offline.OfflineConfig` fields), ``task_kwargs`` ({task:
+params fields}), ``train_episodes`` / ``eval_episodes`` (data set sizes), ``train_steps``, ``sync_every`` (training
+steps between fetches of the metrics), ``context`` (null: each task's own, ``openloop.default_context``),
+``eval_chunk`` (episodes per rollout call; null: all), ``strip_frames``, ``speed_lengths`` (the T of the throughput
+sweep), ``speed_batch`` (null: ``offline.batch_size``), ``speed_repeats``, ``seed``, ``max_cells``, ``xla_flags``,
+``jax_config`` ({option: value} for ``jax.config.update``, e.g. ``jax_threefry_partitionable: false``),
+``data_cache_mb``, ``description``, ``kind``.
 
 **Command line**: ``preset=<name> out_dir=<folder>``, ``<key>=<value>`` for any key above (``models=[s5,gru]``,
-``train_steps=50``), and dotted keys into the mappings (``offline.batch_size=8``, ``model.d_model=32``,
-``model_overrides.transformer.window=256``, ``task_kwargs.RevisitEasy.length=64``).
+``train_steps=50``), ``<model>.model.<key>=<value>`` for one model's core option as in the RL grid
+(``transformer.model.window=256``; ``model_overrides.transformer.window=256`` is the same, kept as an alias), and
+dotted keys into the mappings (``offline.batch_size=8``, ``model.d_model=32``, ``task_kwargs.RevisitEasy.length=64``).
 
 **A model's configs**: the core's ``configs/model/<core>.yaml`` (the RL benchmark's defaults), then ``model``, then
 ``model_overrides[<core>]``, the variant's ``model`` and ``model_overrides[<name>]``; the world model's:
@@ -25,6 +27,7 @@ fields), ``task_kwargs`` ({task: params fields}), ``train_episodes`` / ``eval_ep
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from ssmrl.benchmark.settings import CLI_KEYS, PRESET_DIR, _parse, read_preset
+from ssmrl.benchmark.settings import CLI_KEYS, PRESET_DIR, _parse, read_preset, setting_keys, typed_settings
 from ssmrl.config import MODEL_FIXED, ConfigError, ModelConfig, build
 from ssmrl.core import available_cores
 from ssmrl.world_model.offline import OfflineConfig
@@ -40,67 +43,40 @@ from ssmrl.world_model.offline import OfflineConfig
 KIND_KEY = "kind"
 WORLD_MODEL = "world_model"
 KINDS = ("rl", WORLD_MODEL)
-NONE = type(None)
-# Every key a world-model preset may hold (and the command line may replace), with its type.
-SETTING_KEYS: dict[str, type | tuple] = {
-    "kind": str,                   # world_model (the RL grid's presets have no kind)
-    "description": str,            # one line for wm_results.md
-    "models": list,                # core names or variant names
-    "tasks": list,                 # envs.wm_memory task names, e.g. RevisitEasy
-    "variants": dict,              # name -> {core: <core>, offline: {...}, model: {...}}
-    "model": dict,                 # d_model / n_layers / mlp / norm of every core
-    "model_overrides": dict,       # core or model name -> {key: value} of its core config
-    "offline": dict,               # OfflineConfig fields
-    "task_kwargs": dict,           # task -> params fields of the task (e.g. length)
-    "train_episodes": int,         # training data set size (episodes)
-    "eval_episodes": int,          # held-out episodes for the open-loop evaluation
-    "train_steps": int,            # training steps per cell
-    "sync_every": int,             # training steps between fetches of the metrics to the host
-    "context": (int, NONE),        # observed steps before imagining (null: the task's own)
-    "eval_chunk": (int, NONE),     # episodes per rollout call (null: all at once)
-    "strip_frames": int,           # imagined frames kept per cell for the strip
-    "speed_lengths": list,         # T of the throughput sweep (training steps/s and imagination steps/s vs T)
-    "speed_batch": (int, NONE),    # batch of the sweep (null: offline.batch_size)
-    "speed_repeats": int,          # timed calls per point of the sweep (median)
-    "seed": int,                   # data, initialisation and sampling keys
-    "max_cells": (int, NONE),      # run at most this many cells (speed sweeps included) in this invocation
-    "xla_flags": str,              # added to XLA_FLAGS before JAX starts
-    "jax_config": dict,            # jax.config.update(name, value) before anything runs
-    "data_cache_mb": int,          # episodes kept in memory between models up to this size
-}
 POSITIVE = ("train_episodes", "eval_episodes", "train_steps", "sync_every", "strip_frames", "speed_repeats")
 
 
 @dataclass(frozen=True)
 class WMSettings:
-    """A world-model preset with the command line applied (keys as in :data:`SETTING_KEYS`)."""
+    """A world-model preset with the command line applied. Every field but preset and out_dir is a key a preset may
+    hold (and the command line may replace), of its annotated type."""
 
     preset: str
     out_dir: Path
-    kind: str = WORLD_MODEL
-    description: str = ""
-    models: tuple = ()
-    tasks: tuple = ()
-    variants: dict = field(default_factory=dict)
-    model: dict = field(default_factory=dict)
-    model_overrides: dict = field(default_factory=dict)
-    offline: dict = field(default_factory=dict)
-    task_kwargs: dict = field(default_factory=dict)
-    train_episodes: int = 64
-    eval_episodes: int = 16
-    train_steps: int = 100
-    sync_every: int = 100
-    context: int | None = None
-    eval_chunk: int | None = None
-    strip_frames: int = 8
-    speed_lengths: tuple = ()
-    speed_batch: int | None = None
-    speed_repeats: int = 3
-    seed: int = 0
-    max_cells: int | None = None
-    xla_flags: str = ""
-    jax_config: dict = field(default_factory=dict)
-    data_cache_mb: int = 2048
+    kind: str = WORLD_MODEL                  # world_model (the RL grid's presets have no kind)
+    description: str = ""                    # one line for wm_results.md
+    models: tuple[str, ...] = ()             # core names or variant names
+    tasks: tuple[str, ...] = ()              # envs.wm_memory task names, e.g. RevisitEasy
+    variants: dict = field(default_factory=dict)         # name -> {core: <core>, offline: {...}, model: {...}}
+    model: dict = field(default_factory=dict)            # d_model / n_layers / mlp / norm of every core
+    model_overrides: dict = field(default_factory=dict)  # core or model name -> {key: value} of its core config
+    offline: dict = field(default_factory=dict)          # OfflineConfig fields
+    task_kwargs: dict = field(default_factory=dict)      # task -> params fields of the task (e.g. length)
+    train_episodes: int = 64                 # training data set size (episodes)
+    eval_episodes: int = 16                  # held-out episodes for the open-loop evaluation
+    train_steps: int = 100                   # training steps per cell
+    sync_every: int = 100                    # training steps between fetches of the metrics to the host
+    context: int | None = None               # observed steps before imagining (null: the task's own)
+    eval_chunk: int | None = None            # episodes per rollout call (null: all at once)
+    strip_frames: int = 8                    # imagined frames kept per cell for the strip
+    speed_lengths: tuple[int, ...] = ()      # T of the throughput sweep (training and imagination steps/s vs T)
+    speed_batch: int | None = None           # batch of the sweep (null: offline.batch_size)
+    speed_repeats: int = 3                   # timed calls per point of the sweep (median)
+    seed: int = 0                            # data, initialisation and sampling keys
+    max_cells: int | None = None             # run at most this many cells (speed sweeps included) now
+    xla_flags: str = ""                      # added to XLA_FLAGS before JAX starts
+    jax_config: dict = field(default_factory=dict)       # jax.config.update(name, value) before anything runs
+    data_cache_mb: int = 2048                # episodes kept in memory between models up to this size
 
 
 @dataclass(frozen=True)
@@ -138,21 +114,6 @@ def preset_kind(config_dir: Path, argv: Sequence[str]) -> str:
     return kind
 
 
-def _check_type(key: str, value: Any) -> Any:
-    expected = SETTING_KEYS[key]
-    if expected is list and isinstance(value, (str, int)) and not isinstance(value, bool):
-        value = [value]  # models=s5 means models=[s5]
-    types = expected if isinstance(expected, tuple) else (expected,)
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        names = " or ".join("null" if t is NONE else t.__name__ for t in types)
-        raise ConfigError(f"{key}: expected {names}, got {value!r}")
-    if key == "speed_lengths" and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
-        raise ConfigError(f"speed_lengths: expected a list of lengths >= 1, got {value!r}")
-    if key in ("models", "tasks") and not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{key}: expected a list of names, got {value!r}")
-    return value
-
-
 def _plain(value: Any) -> Any:
     """Hydra / OmegaConf containers -> plain dicts and lists."""
     from omegaconf import OmegaConf
@@ -187,21 +148,27 @@ def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
         valid = sorted(p.stem for p in path.parent.glob("*.yaml") if preset_kind(config_dir, [f"preset={p.stem}"])
                        == WORLD_MODEL)
         raise ConfigError(f"preset: unknown world-model preset {name!r}; valid: {valid}")
-    data = read_preset(path, SETTING_KEYS)
+    keys = setting_keys(WMSettings)
+    mappings = [k for k, hint in typing.get_type_hints(WMSettings).items() if hint is dict]
+    data = _with_core_options(read_preset(path, keys))
     for o in parsed:
         key = o.key_or_group
         if key in CLI_KEYS:
             continue
-        head = key.partition(".")[0]
-        if head not in SETTING_KEYS or ("." in key and SETTING_KEYS[head] is not dict):
-            raise ConfigError(f"{o.input_line}: unknown setting {key!r}; valid: {[*CLI_KEYS, *SETTING_KEYS]} "
-                              "(dotted keys into offline, model, model_overrides, variants, task_kwargs)")
+        head, _, rest = key.partition(".")
+        scope, _, option = rest.partition(".")
+        if head not in keys and scope == "model" and option:  # <model>.model.<key>=v, the RL grid's grammar
+            head, key = "model_overrides", f"model_overrides.{head}.{option}"
+        if head not in keys or ("." in key and head not in mappings):
+            raise ConfigError(f"{o.input_line}: unknown setting {key!r}; valid: {[*CLI_KEYS, *keys]}, "
+                              "<model>.model.<key> and dotted keys into offline, model, model_overrides, variants, "
+                              "task_kwargs")
         value = _plain(o.value())
         if "." in key:
             _set_path(data, key, value)
         else:
             data[key] = value
-    data = {k: _check_type(k, v) for k, v in data.items()}
+    data = typed_settings(WMSettings, _with_core_options(data))
     if data.get("kind", WORLD_MODEL) != WORLD_MODEL:
         raise ConfigError(f"kind: {data['kind']!r} is not a world-model preset; valid: {WORLD_MODEL!r}")
     for key in ("models", "tasks"):
@@ -221,6 +188,31 @@ def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
     settings = WMSettings(preset=name, out_dir=Path(str(cli["out_dir"])), **data)
     model_specs(settings, config_dir)  # every model's configs are valid
     return settings
+
+
+def _with_core_options(data: dict) -> dict:
+    """``data`` with each ``model_overrides`` entry as {key: value} (:func:`_core_options`)."""
+    if isinstance(data.get("model_overrides"), dict):
+        data["model_overrides"] = {k: _core_options(k, v) for k, v in data["model_overrides"].items()}
+    return data
+
+
+def _core_options(owner: str, value: Any) -> Any:
+    """A model's core options in a preset: the RL grid's list of overrides (``[model.window=128]``) -> {key:
+    value}; a mapping (``{window: 128}``, the older form) stays as it is."""
+    if not isinstance(value, list):
+        return value
+    options = {}
+    for line in value:
+        try:
+            override = _parse([line])[0] if isinstance(line, str) else None
+        except ConfigError:
+            override = None
+        key = override.key_or_group if override is not None else ""
+        if not key.startswith("model.") or key.count(".") != 1:
+            raise ConfigError(f"model_overrides.{owner}: {line!r}: expected model.<key>=<value> (a core option)")
+        options[key.partition(".")[2]] = _plain(override.value())
+    return options
 
 
 def _offline(fields: dict, where: str) -> OfflineConfig:

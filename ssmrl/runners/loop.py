@@ -56,8 +56,8 @@ class Diverged(RuntimeError):
         self.update = update
 
 
-class Interrupted(RuntimeError):
-    """Ctrl-C; ``update`` is the last update whose state was saved (0: nothing)."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, after saving; ``update`` is the last update whose state was saved (0: nothing)."""
 
     def __init__(self, message: str, update: int):
         super().__init__(message)

@@ -14,7 +14,7 @@ import pytest
 from flax import struct
 
 from ssmrl.acting import make_evaluate_episodes
-from ssmrl.benchmark.grid import Algorithm, cell_status, main, plan, run_grid
+from ssmrl.benchmark.rl_grid import Algorithm, cell_status, main, plan, run_grid
 from ssmrl.benchmark.settings import load_settings
 from ssmrl.benchmark.trials import trial_returns
 from ssmrl.config import ConfigError, RunConfig, RunnerConfig

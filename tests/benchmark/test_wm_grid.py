@@ -50,7 +50,7 @@ def fake_data(task, **kwargs):
 
 def test_settings_models_and_dotted_overrides(tmp_path):
     s = settings(tmp_path, "models=[s5,rssm,transformer]", "offline.batch_size=8", "model.d_model=24",
-                 "model_overrides.transformer.window=8", "task_kwargs.RevisitEasy.length=48", "train_steps=7")
+                 "transformer.model.window=8", "task_kwargs.RevisitEasy.length=48", "train_steps=7")
     assert s.models == ("s5", "rssm", "transformer") and s.train_steps == 7 and s.offline["batch_size"] == 8
     assert s.offline["latent_groups"] == 4  # the preset's other offline keys stay
     assert s.task_kwargs["RevisitEasy"] == {"length": 48, "rooms": 1, "waypoints_per_room": 2}
@@ -62,6 +62,10 @@ def test_settings_models_and_dotted_overrides(tmp_path):
     # the transformer: configs/model/transformer.yaml, then the preset's n_heads=2, then window=8 from the command line
     assert specs["transformer"].core.options["window"] == 8 and specs["transformer"].core.options["n_heads"] == 2
     assert specs["s5"].core.options["state_size"] == 32  # configs/model/s5.yaml
+    # the older spelling of a core option on the command line is an alias of <model>.model.<key>
+    alias = settings(tmp_path, "models=[transformer]", "model_overrides.transformer.window=8")
+    assert model_specs(alias, CONFIGS)["transformer"].core.options["window"] == 8
+    assert settings(tmp_path, "s5.model.state_size=16").model_overrides["s5"] == {"state_size": 16}
 
 
 @pytest.mark.parametrize("args, words", [
@@ -73,6 +77,9 @@ def test_settings_models_and_dotted_overrides(tmp_path):
     (["model.state_size=4"], ["model: ['state_size'] are not shared core keys", "model_overrides.<core>"]),
     (["variants.gru={core:s5}"], ["variants.gru: a variant may not take a core's name"]),
     (["model_overrides.s5.nooption=1"], ["models: s5 (core s5):"]),
+    (["s5.model.nooption=1"], ["models: s5 (core s5):"]),
+    (["model_overrides.s5=[window]"], ["model_overrides.s5: 'window': expected model.<key>=<value>"]),
+    (["s5.algo.lr=1"], ["unknown setting 's5.algo.lr'", "<model>.model.<key>"]),
 ])
 def test_settings_errors_are_one_line_with_the_valid_values(tmp_path, args, words):
     with pytest.raises(ConfigError) as err:
@@ -110,12 +117,12 @@ def test_plan_is_model_major_and_checks_the_tasks(tmp_path):
     assert plan(settings(tmp_path, "speed_lengths=[]"), CONFIGS, fake_data)[1] == []
 
 
-def test_unit_status_done_new_and_other_settings(tmp_path):
+def test_unit_status_done_absent_and_other_settings(tmp_path):
     path = tmp_path / "row.json"
     spec = {"task": "RevisitEasy", "offline": {"batch_size": 4, "hidden": 16}}
-    assert unit_status(path, spec) == "new"  # nothing there
+    assert unit_status(path, spec) == "absent"  # nothing there
     path.write_text(json.dumps({"spec": spec, "status": "running"}))
-    assert unit_status(path, spec) == "new"  # never finished: runs again
+    assert unit_status(path, spec) == "absent"  # never finished: runs again
     path.write_text(json.dumps({"spec": spec, "status": "ok", "row": {}}))
     assert unit_status(path, spec) == "done"
     other = {"task": "RevisitEasy", "offline": {"batch_size": 8, "hidden": 16}}

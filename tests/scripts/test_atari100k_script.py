@@ -99,7 +99,7 @@ def test_sweep_runs_cells_goes_on_after_a_failure_then_skips_and_resumes(tmp_pat
     monkeypatch.setenv("FAKE_PLAN", json.dumps({"Breakout:0": "fail"}))
     status, text = _main(capsys, *sweep)
     assert status == 1, text
-    assert text.splitlines()[0] == f"plan: 4 cells (2 games x 2 seeds), 0 done, 4 to run (0 to resume) in {out}"
+    assert text.splitlines()[0] == f"plan: 4 cells (2 games x 2 seeds): 0 done, 4 to run -> {out}"
     assert f"FAILED Breakout seed 0: exit status 1: error: the run broke; log {out}/logs/Breakout/seed0.log" in text
     assert calls() == [["env=atari100k", f"env.task={g}", f"seed={s}", f"run_dir={out}/runs/{g}/seed{s}",
                         "model=gru", "algo.lr=1e-4"] for g, s in [("Pong", 0), ("Pong", 1), ("Breakout", 0),
@@ -118,8 +118,8 @@ def test_sweep_runs_cells_goes_on_after_a_failure_then_skips_and_resumes(tmp_pat
     monkeypatch.setenv("FAKE_PLAN", "{}")
     status, text = _main(capsys, *sweep)
     assert status == 0, text
-    assert text.splitlines()[0] == f"plan: 4 cells (2 games x 2 seeds), 3 done, 1 to run (1 to resume) in {out}"
-    assert text.count("skip ") == 3 and f"skip Pong seed 0: {out}/scores/Pong/seed0.json exists" in text
+    assert text.splitlines()[0] == f"plan: 4 cells (2 games x 2 seeds): 3 done, 1 to run (1 resuming) -> {out}"
+    assert "[1/1] done Breakout seed 0:" in text and "Pong" not in text
     assert calls()[4:] == [[f"resume={out}/runs/Breakout/seed0"]]
     assert (out / "scores" / "Breakout" / "seed0.json").exists()
 
@@ -145,8 +145,8 @@ def test_config_error_of_a_new_run_stops_the_sweep(tmp_path, fake, capsys, monke
     monkeypatch.setenv("FAKE_PLAN", json.dumps({"Pong:0": "config"}))
     status, text = _main(capsys, f"out_dir={tmp_path / 's'}", "games=Pong,Boxing", "seeds=0,1", runner, "+algo.lrr=1")
     assert status == 2 and len(calls()) == 1, text
-    errors = [line for line in text.splitlines() if line.startswith("error")]
-    assert errors == ["error: Pong seed 0: the run refused its arguments: config error: algo.lrr: no such key; "
+    errors = [line for line in text.splitlines() if "error" in line]
+    assert errors == ["config error: Pong seed 0: the run refused its arguments: config error: algo.lrr: no such key; "
                       "valid keys: lr, ..."]
 
 
@@ -184,9 +184,11 @@ def test_aggregate_writes_markdown_and_png(tmp_path, fake, capsys):
     (["--aggregate"], ["no score files", "scores"]),
 ])
 def test_bad_inputs_are_one_line(tmp_path, capsys, argv, words):
+    # a bad command line is a config error; score files that cannot be aggregated are an error of the files
+    prefix = "error: " if "no score files" in words else "config error: "
     status, text = _main(capsys, f"out_dir={tmp_path / 'o'}", *argv)
     assert status == 2
-    assert len(text.strip().splitlines()) == 1 and text.startswith("error: "), text
+    assert len(text.strip().splitlines()) == 1 and text.startswith(prefix), text
     for word in words:
         assert word in text, text
     assert not (tmp_path / "o").exists()
@@ -194,7 +196,8 @@ def test_bad_inputs_are_one_line(tmp_path, capsys, argv, words):
 
 def test_missing_out_dir_is_one_line(capsys):
     status, text = _main(capsys, "games=Pong")
-    assert status == 2 and text == "error: out_dir= is required: the folder of the sweep's runs, logs and scores\n"
+    assert status == 2
+    assert text == "config error: out_dir= is required: the folder of the sweep's runs, logs and scores\n"
 
 
 def _env():
@@ -207,7 +210,7 @@ def test_bad_game_as_a_command_exits_2_without_traceback(tmp_path):
                           env=_env(), capture_output=True, text=True, timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2 and "Traceback" not in out, out
-    assert out.strip().splitlines() == [f"error: games=pong: unknown Atari 100k game 'pong'; valid: "
+    assert out.strip().splitlines() == [f"config error: games=pong: unknown Atari 100k game 'pong'; valid: "
                                         f"{', '.join(atari100k_games())}"]
 
 
@@ -233,5 +236,6 @@ def test_ctrl_c_hands_one_sigint_to_the_run_and_exits_130(tmp_path, fake):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
     assert ready.read_text() == "1", out  # the run got exactly one SIGINT, and the sweep waited for it to end
-    assert "interrupted during Pong seed 0; rerun the same command to resume it" in out and "Traceback" not in out
+    assert "interrupted during Pong seed 0; its run saved what it could; finished cells are kept; the same command "\
+           "resumes" in out and "Traceback" not in out
     assert "Pong seed 1" not in out.split("interrupted")[1]

@@ -42,6 +42,8 @@ import yaml
 from omegaconf import OmegaConf
 from rich.console import Console
 
+from ssmrl.benchmark.engine import ABSENT, DONE, PARTIAL, Plan, exit_status, run_units, say_line
+from ssmrl.benchmark.engine import plan as plan_units
 from ssmrl.benchmark.report import count_text, markdown, plot_curves, plot_summary, plot_trials, slug, write_csv
 from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns, read_json, write_json
 from ssmrl.benchmark.settings import Settings, _with_valid_keys, apply_xla_flags, flatten, load_settings
@@ -345,15 +347,10 @@ def write_report(settings: Settings, cells: Sequence[Cell], plots: bool = True) 
     return table
 
 
-def plan_line(settings: Settings, cells: Sequence[Cell], status: dict[Cell, str], todo: Sequence[Cell]) -> str:
+def plan_line(settings: Settings, cells: Sequence[Cell], the_plan: Plan) -> str:
     seeds = sorted({c.cfg.num_seeds for c in cells})
-    done = sum(s == "done" for s in status.values())
-    resuming = sum(status[c] in ("resume", "finish") for c in todo)
     text = (f"plan: {len(cells)} cells ({len(settings.algos)} algo x {len(settings.models)} models x "
-            f"{len(settings.tasks)} tasks; {'/'.join(map(str, seeds))} seed(s) each): {done} done, {len(todo)} to run"
-            f"{f' ({resuming} resuming)' if resuming else ''}")
-    if len(todo) < len(cells) - done:
-        text += f", {len(cells) - done - len(todo)} left for later (max_cells={settings.max_cells})"
+            f"{len(settings.tasks)} tasks; {'/'.join(map(str, seeds))} seed(s) each): {the_plan.counts()}")
     if settings.added:
         text += f"; baselines added: {', '.join(settings.added)}"
     if settings.xla_flags:
@@ -381,70 +378,76 @@ def cell_line(index: int, total: int, cell: Cell, row: dict) -> str:
     return text + ("" if status == "ok" else f" [{status}]")
 
 
-def say_line(text: str) -> None:
-    """Print one line now (a log file or a pipe sees each line as it happens)."""
-    print(text, flush=True)
+@dataclass
+class RLCells:
+    """The RL grid's kind of unit for the engine (:mod:`ssmrl.benchmark.engine`): its cells' status, run and line."""
+
+    settings: Settings
+    algorithms: dict[str, Algorithm]
+    make_env: Callable
+    train_fn: Callable = train
+
+    def status(self, cell: Cell) -> str:
+        status = cell_status(cell)
+        if status != "new":
+            check_saved(cell)
+        return {"done": DONE, "new": ABSENT}.get(status, PARTIAL)
+
+    def run(self, cell: Cell) -> dict:
+        run_cell(cell, self.algorithms[cell.algo], self.make_env, self.settings, self.train_fn)
+        return {"algo": cell.algo, "task": cell.task, "model": cell.model,
+                **cell_row(cell.run_dir, self.settings.mmer_window)}
+
+    def line(self, index: int, total: int, cell: Cell, row: dict) -> str:
+        return cell_line(index, total, cell, row)
 
 
 def run_grid(settings: Settings, cells: Sequence[Cell], algorithms: dict[str, Algorithm], make_env: Callable,
              train_fn: Callable = train, say: Callable[[str], None] = say_line) -> list[dict]:
     """Check every existing cell against its config, print the plan, run the cells still to do (at most
     ``max_cells``), a line each, then write the report; returns its rows."""
-    status = {c: cell_status(c) for c in cells}
-    for c in cells:
-        if status[c] != "new":
-            check_saved(c)
-    todo = [c for c in cells if status[c] != "done"]
-    todo = todo[: settings.max_cells] if settings.max_cells is not None else todo
-    say(plan_line(settings, cells, status, todo))
-    for i, cell in enumerate(todo, 1):
-        run_cell(cell, algorithms[cell.algo], make_env, settings, train_fn)
-        row = {"algo": cell.algo, "task": cell.task, "model": cell.model, **cell_row(cell.run_dir,
-                                                                                     settings.mmer_window)}
-        say(cell_line(i, len(todo), cell, row))
+    kind = RLCells(settings, algorithms, make_env, train_fn)
+    the_plan = plan_units(cells, kind, settings.max_cells)
+    say(plan_line(settings, cells, the_plan))
+
+    def after_each(cell: Cell) -> None:
         write_report(settings, cells, plots=False)
         jax.clear_caches()  # each cell compiles its own programs; do not keep them all
+
+    run_units(the_plan, kind, say, after_each)
     table = write_report(settings, cells)
     say(f"results: {settings.out_dir / 'results.md'} (and results.csv, curves_*.png, summary.png)")
     return table
+
+
+def run_preset(argv: Sequence[str], config_dir: Path, algorithms: dict[str, Callable[[], Algorithm]],
+               make_env: Callable[..., tuple[Any, Any]], train_fn: Callable = train,
+               say: Callable[[str], None] = say_line) -> None:
+    """Settings -> cells -> run -> report for an RL preset; raises what :func:`ssmrl.benchmark.engine.exit_status`
+    maps to exit codes."""
+    settings = load_settings(config_dir, argv, list(algorithms))
+    if not apply_xla_flags(settings.xla_flags):
+        say(f"note: xla_flags={settings.xla_flags!r} not applied: JAX had already started in this process")
+    loaded = {name: algorithms[name]() for name in settings.algos}
+    cells = plan(settings, config_dir, loaded, make_env)
+    run_grid(settings, cells, loaded, make_env, train_fn, say)
 
 
 def main(argv: Sequence[str], config_dir: Path, algorithms: dict[str, Callable[[], Algorithm]],
          make_env: Callable[..., tuple[Any, Any]], train_fn: Callable = train,
          say: Callable[[str], None] = say_line, wm_data: Callable | None = None) -> int:
     """The body of ``scripts/benchmark.py``: settings -> cells -> run -> report. ``algorithms`` maps a name to a
-    loader of its :class:`Algorithm` (only the algorithms of the grid are loaded). Returns the exit status: 0; 2
-    after a one-line ``config error: ...`` or ``error: ...`` (nothing finished is touched); 130 on Ctrl-C.
-    A preset with ``kind: world_model`` goes to :func:`ssmrl.benchmark.wm_grid.main` with the data factory
-    ``wm_data`` instead."""
+    loader of its :class:`Algorithm` (only the algorithms of the grid are loaded). A preset with ``kind:
+    world_model`` goes to :func:`ssmrl.benchmark.wm_grid.run_preset` with the data factory ``wm_data`` instead.
+    Returns the engine's exit status (:func:`ssmrl.benchmark.engine.exit_status`): 0; 2 after a one-line ``config
+    error: ...`` or ``error: ...`` (nothing finished is touched); 130 on Ctrl-C."""
     from ssmrl.benchmark.wm_settings import WORLD_MODEL, preset_kind
-    from ssmrl.runners.loop import Interrupted
-    from ssmrl.runners.rundir import RunDirError
 
-    try:
+    def body() -> None:
         if preset_kind(config_dir, argv) == WORLD_MODEL:
-            from ssmrl.benchmark.wm_grid import main as wm_main
+            from ssmrl.benchmark.wm_grid import run_preset as run_wm_preset
 
-            return wm_main(argv, config_dir, wm_data, say)
-        settings = load_settings(config_dir, argv, list(algorithms))
-        if not apply_xla_flags(settings.xla_flags):
-            say(f"note: xla_flags={settings.xla_flags!r} not applied: JAX had already started in this process")
-        loaded = {name: algorithms[name]() for name in settings.algos}
-        cells = plan(settings, config_dir, loaded, make_env)
-        run_grid(settings, cells, loaded, make_env, train_fn, say)
-    except ConfigError as err:
-        say(f"config error: {err}")
-        return 2
-    except ValueError as err:  # the environment factory rejects a setting (env_kwargs)
-        say(f"config error: {err}")
-        return 2
-    except (RunDirError, CheckpointError) as err:
-        say(f"error: {err}")
-        return 2
-    except OSError as err:
-        say(f"error: cannot write {err.filename or ''}: {err.strerror or err}; finished cells are kept")
-        return 2
-    except (Interrupted, KeyboardInterrupt) as err:
-        say(f"{err if str(err) else 'interrupted'}; finished cells are kept; the same command resumes")
-        return 130
-    return 0
+            return run_wm_preset(argv, config_dir, wm_data, say)
+        return run_preset(argv, config_dir, algorithms, make_env, train_fn, say)
+
+    return exit_status(body, say)

@@ -1,0 +1,103 @@
+"""ssmrl.benchmark.engine: planning from the units' statuses, running with failures that do not stop the grid, and
+the one map from errors to exit codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from ssmrl.benchmark.engine import (
+    ABSENT,
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    OK,
+    PARTIAL,
+    USAGE,
+    UnitFailed,
+    exit_status,
+    plan,
+    run_units,
+)
+from ssmrl.checkpoint import CheckpointError
+from ssmrl.config import ConfigError
+from ssmrl.runners.loop import Interrupted
+
+
+class Name(str):
+    """A unit: a name that is its own label."""
+
+    @property
+    def label(self):
+        return str(self)
+
+
+class Fake:
+    """A kind whose units are :class:`Name`s; ``status`` from a dict, ``run`` appends to ``ran`` or fails on ``bad``."""
+
+    def __init__(self, status, bad=()):
+        self.statuses, self.bad, self.ran = status, bad, []
+
+    def status(self, unit):
+        if self.statuses[unit] == "other":
+            raise ConfigError(f"{unit} holds a result of other settings")
+        return self.statuses[unit]
+
+    def run(self, unit):
+        if unit in self.bad:
+            raise UnitFailed("exit status 1: broke")
+        self.ran.append(unit)
+        return {"name": unit}
+
+    def line(self, index, total, unit, record):
+        return f"[{index}/{total}] {record['name']}"
+
+
+def test_plan_counts_done_resuming_and_left_for_later():
+    kind = Fake({"a": DONE, "b": PARTIAL, "c": ABSENT, "d": ABSENT})
+    the_plan = plan(["a", "b", "c", "d"], kind, max_units=2)
+    assert the_plan.todo == ["b", "c"] and the_plan.done == 1 and the_plan.later == 1
+    assert the_plan.counts() == "1 done, 2 to run (1 resuming), 1 left for later (max_cells=2)"
+    assert plan(["a", "c"], kind).counts() == "1 done, 1 to run"
+    assert plan(["a", "b"], kind, max_units=0).counts() == "1 done, 0 to run, 1 left for later (max_cells=0)"
+
+
+def test_a_record_of_other_settings_stops_before_anything_runs():
+    kind = Fake({"a": ABSENT, "b": "other"})
+    with pytest.raises(ConfigError, match="b holds a result of other settings"):
+        plan(["a", "b"], kind)
+    assert kind.ran == []
+
+
+def test_failed_units_are_reported_and_the_rest_run():
+    kind = Fake({"a": ABSENT, "b": ABSENT, "c": DONE, "d": PARTIAL}, bad=("b",))
+    lines, after = [], []
+    outcome = run_units(plan([Name(n) for n in "abcd"], kind), kind, lines.append, after.append)
+    assert lines == ["[1/3] a", "[2/3] FAILED b: exit status 1: broke", "[3/3] d"]
+    assert kind.ran == ["a", "d"] and after == ["a", "d"]  # after_each only after units that finished
+    assert outcome.records == {"a": {"name": "a"}, "d": {"name": "d"}}
+    assert outcome.failed == [("b", "exit status 1: broke")]
+
+
+def _raises(error):
+    def body():
+        raise error
+    return body
+
+
+@pytest.mark.parametrize("body, status, line", [
+    (lambda: None, OK, None),
+    (lambda: FAILED, FAILED, None),
+    (_raises(ConfigError("tasks: 'x' is not <suite>/<name>")), USAGE,
+     "config error: tasks: 'x' is not <suite>/<name>"),
+    (_raises(ValueError("no score files in s/scores")), USAGE, "error: no score files in s/scores"),
+    (_raises(CheckpointError("no checkpoint")), USAGE, "error: no checkpoint"),
+    (_raises(PermissionError(13, "Permission denied", "out/results.csv")), USAGE,
+     "error: cannot write out/results.csv: Permission denied; finished cells are kept"),
+    (_raises(KeyboardInterrupt()), INTERRUPTED, "interrupted; finished cells are kept; the same command resumes"),
+    (_raises(Interrupted("interrupted at update 3/8; saved up to update 2", 2)), INTERRUPTED,
+     "interrupted at update 3/8; saved up to update 2; finished cells are kept; the same command resumes"),
+])
+def test_exit_status_maps_each_error_to_one_line(body, status, line):
+    said = []
+    assert exit_status(body, said.append) == status
+    assert said == ([] if line is None else [line])
