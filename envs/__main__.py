@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from envs.registry import available, make
+from envs.catalog import available, make
 
 
 def _describe(space) -> str:

@@ -275,7 +275,7 @@ class AtariVecEnv:
 
 
 class Atari100k:
-    """The registry's handle on one Atari 100k game (``envs.make("atari100k/<Game>")``): a host-side environment
+    """The catalog's handle on one Atari 100k game (``envs.make("atari100k/<Game>")``): a host-side environment
     (``host_side = True``), so algorithms build the vectorised emulators themselves with :meth:`vec`, as many as
     they step and seeded from the run's seed. ``kwargs`` are the protocol settings of :class:`AtariVecEnv`."""
 
@@ -290,7 +290,7 @@ class Atari100k:
         try:
             _import_ale()
             _import_pillow()
-        except ImportError as err:  # the registry reports ValueErrors as one line
+        except ImportError as err:  # the catalog reports ValueErrors as one line
             raise ValueError(str(err)) from None
 
     @property

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 import envs
-from envs.registry import popgym_names
+from envs.catalog import popgym_names
 from ssmrl.env_wrappers import VecEnv
 
 
