@@ -57,7 +57,7 @@ from ssmrl.host_acting import HostTrain, make_host_act, make_host_evaluate
 from ssmrl.nets import space_spec
 from ssmrl.world_model.build import build_world_model
 from ssmrl.world_model.model import WMCarry, features, init_world_model
-from ssmrl.world_model.step import make_world_model_step
+from ssmrl.world_model.step import clipped_adam, make_world_model_step
 
 Array = jax.Array
 sg = jax.lax.stop_gradient
@@ -95,10 +95,6 @@ class AgentCarry:
     action: Array
 
 
-def _optimizer(lr: float, clip: float) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr, eps=1e-8))
-
-
 def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Callable, Callable]:
     """Dreamer on ``env`` (one unbatched environment of the ``ssmrl.env`` protocol); ``cfg.algo`` is a
     :class:`ssmrl.dreamer.config.DreamerConfig`. Returns pure, jittable ``(init, update, evaluate)``; see the
@@ -118,8 +114,8 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
     wm_tx, wm_step = make_world_model_step(algo, world_model)
     actor = Actor(action_spec, hidden=algo.hidden, layers=algo.mlp_layers)
     critic = Critic(num_bins=algo.reward_bins, hidden=algo.hidden, layers=algo.mlp_layers)
-    actor_tx = _optimizer(algo.actor_lr, algo.ac_grad_clip)
-    critic_tx = _optimizer(algo.critic_lr, algo.ac_grad_clip)
+    actor_tx = clipped_adam(algo.actor_lr, algo.ac_grad_clip)
+    critic_tx = clipped_adam(algo.critic_lr, algo.ac_grad_clip)
     action_example = jnp.asarray(action_space.sample(jax.random.PRNGKey(0)))
     obs_example = jnp.asarray(obs_space.sample(jax.random.PRNGKey(0)))
 

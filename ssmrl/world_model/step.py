@@ -14,6 +14,12 @@ from ssmrl.world_model.model import LossAux, WorldModel, world_model_loss
 Array = jax.Array
 
 
+def clipped_adam(lr: float, clip: float) -> optax.GradientTransformation:
+    """Adam (``lr``, eps 1e-8) after clipping the global gradient norm at ``clip``: the optimiser of the world
+    model's step and of Dreamer's actor and critic."""
+    return optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr, eps=1e-8))
+
+
 def make_world_model_step(cfg: WorldModelConfig, world_model: WorldModel
                           ) -> tuple[optax.GradientTransformation, Callable]:
     """-> (tx, step). tx: Adam (``cfg.wm_lr``, eps 1e-8) after clipping the global gradient norm at
@@ -22,7 +28,7 @@ def make_world_model_step(cfg: WorldModelConfig, world_model: WorldModel
     ``ssmrl.world_model.batch.ReplayBatch``) with the posterior sampled by ``key``, its gradient ``grads`` (the
     parameters' tree) and one step of ``tx``; ``aux``: the loss's :class:`LossAux` (metrics and imagination
     starts). Pure and jittable."""
-    tx = optax.chain(optax.clip_by_global_norm(cfg.wm_grad_clip), optax.adam(cfg.wm_lr, eps=1e-8))
+    tx = clipped_adam(cfg.wm_lr, cfg.wm_grad_clip)
 
     def step(params: Any, opt_state: Any, batch: Any, key: Array) -> tuple[Any, Any, LossAux, Any]:
         loss = lambda p: world_model_loss(key, p, batch, model=world_model, dyn_scale=cfg.dyn_scale,
