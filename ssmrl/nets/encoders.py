@@ -7,6 +7,8 @@ reduced to a hashable *spec* with :func:`space_spec`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -32,17 +34,18 @@ def space_spec(space) -> tuple:
     raise ValueError(f"unsupported space {space!r}; valid: Discrete, MultiDiscrete, Box")
 
 
-def _features(spec: tuple, obs: Array) -> Array:
-    """obs [*lead, *shape] -> float32 [*lead, F] (one-hot or flattened)."""
+def space_features(spec: tuple, x: Array, dtype: Any = jnp.float32) -> Array:
+    """Observations or actions x [*lead, *shape] -> ``dtype`` [*lead, F]: one-hot for Discrete, concatenated
+    one-hots for MultiDiscrete, flattened values for Box. ``spec`` comes from :func:`space_spec`."""
     kind, shape, sizes = spec
-    lead = obs.shape[: obs.ndim - len(shape)]
+    lead = x.shape[: x.ndim - len(shape)]
     if kind == "discrete":
-        x = jax.nn.one_hot(obs, sizes[0], dtype=jnp.float32)
+        out = jax.nn.one_hot(x, sizes[0], dtype=dtype)
     elif kind == "multidiscrete":
-        x = jnp.concatenate([jax.nn.one_hot(obs[..., i], n, dtype=jnp.float32) for i, n in enumerate(sizes)], -1)
+        out = jnp.concatenate([jax.nn.one_hot(x[..., i], n, dtype=dtype) for i, n in enumerate(sizes)], -1)
     else:
-        x = obs.astype(jnp.float32)
-    return x.reshape(lead + (-1,))
+        out = x.astype(dtype)
+    return out.reshape(lead + (-1,))
 
 
 class ObsEncoder(nn.Module):
@@ -53,5 +56,5 @@ class ObsEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, obs: Array) -> Array:
-        x = _features(self.spec, obs)
+        x = space_features(self.spec, obs)
         return nn.Dense(self.d_model, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)), name="embed")(x)

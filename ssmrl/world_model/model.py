@@ -37,7 +37,7 @@ import optax
 from flax import struct
 
 from ssmrl.nets.conv import ConvDecoder, ConvEncoder
-from ssmrl.nets.encoders import space_spec
+from ssmrl.nets.encoders import space_features, space_spec
 from ssmrl.nets.latent import flatten_latent, kl_balance, latent_entropy, sample_latent
 from ssmrl.nets.twohot import symlog, symlog_bins, twohot_loss, twohot_mean
 from ssmrl.world_model.config import POSTERIORS
@@ -93,20 +93,6 @@ class LossAux:
 
     metrics: dict
     start: ImagineStart
-
-
-def space_features(spec: tuple, x: Array, dtype: Any = jnp.float32) -> Array:
-    """Actions or observations x [*lead, *shape] -> float [*lead, F]: one-hot for Discrete, concatenated one-hots
-    for MultiDiscrete, flattened values for Box. ``spec`` comes from ``ssmrl.nets.space_spec``."""
-    kind, shape, sizes = spec
-    lead = x.shape[: x.ndim - len(shape)]
-    if kind == "discrete":
-        out = jax.nn.one_hot(x, sizes[0], dtype=dtype)
-    elif kind == "multidiscrete":
-        out = jnp.concatenate([jax.nn.one_hot(x[..., i], n, dtype=dtype) for i, n in enumerate(sizes)], -1)
-    else:
-        out = x.astype(dtype)
-    return out.reshape(lead + (-1,))
 
 
 def features(h: Array, z: Array) -> Array:

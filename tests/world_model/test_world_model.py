@@ -20,7 +20,7 @@ import pytest
 from ssmrl.core import available_cores, make_stack
 from ssmrl.dreamer.imagine import Actor, imagine
 from ssmrl.env import Box, Discrete, MultiDiscrete
-from ssmrl.nets import space_spec
+from ssmrl.nets import space_features, space_spec
 from ssmrl.nets.conv import ConvDecoder, ConvEncoder, conv_feature_size, conv_sizes
 from ssmrl.world_model.batch import ReplayBatch
 from ssmrl.world_model.model import (
@@ -28,7 +28,6 @@ from ssmrl.world_model.model import (
     WorldModel,
     init_world_model,
     make_world_model,
-    space_features,
     world_model_loss,
 )
 
