@@ -14,7 +14,7 @@ on; the exit status is 1 if any cell failed. Rerun the same command to retry fai
 Ctrl-C lets the running cell save its checkpoint and exits 130.
 
 Aggregate keys: out_dir, reps (bootstrap replicates), ci_seed (bootstrap seed), label (our row's name); writes
-``<out_dir>/aggregate.md`` and ``aggregate.png`` (see envs/atari_report.py) and prints the table.
+``<out_dir>/aggregate.md`` and ``aggregate.png`` (see ssmrl/benchmark/atari_report.py) and prints the table.
 Mistakes print one line and exit with status 2.
 """
 
@@ -207,13 +207,11 @@ def _launch(cmd: list[str], log_path: Path) -> tuple[int, int]:
 
 
 def _write_score(cell: Cell, summary: dict) -> dict:
-    from envs.atari_report import score_record
+    from ssmrl.benchmark.atari_report import score_record
+    from ssmrl.output import write_json
 
     record = score_record(cell.game, cell.seed, summary, cell.run_dir)
-    cell.score_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cell.score_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, cell.score_path)
+    write_json(cell.score_path, record)
     return record
 
 
@@ -294,7 +292,7 @@ def sweep(args: Args) -> int:
 
 
 def report(args: Args) -> int:
-    from envs.atari_report import ReportError, write_report
+    from ssmrl.benchmark.atari_report import ReportError, write_report
 
     reps = parse_int("reps", args.keys.get("reps", "2000"), 1)
     ci_seed = parse_int("ci_seed", args.keys.get("ci_seed", "0"), 0)
