@@ -19,7 +19,7 @@ Protocol (Atari 100k as published agents use it):
   ``max_num_frames_per_episode``); reaching it ends the episode as ``truncated``; the game's own end is
   ``terminated`` (which wins when both happen on the same frame);
 * losing a life does not end the episode (``info["lives"]`` reports the count); rewards are unclipped, so the
-  episode return is the raw game score that human-normalised scores use (``envs.atari_scores``).
+  episode return is the raw game score that human-normalised scores use (``ssmrl.benchmark.atari_scores``).
 
 Why N ``ale_py.ALEInterface`` instances in a Python loop rather than ``ale_py.vector_env.AtariVectorEnv``: the
 vector env (ale-py 0.12.1, C++ threads, ``autoreset_mode="SameStep"``) gives final observations, flags, no-op

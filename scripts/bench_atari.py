@@ -36,6 +36,7 @@ from ssmrl.cli import compose_config
 from ssmrl.config import run_config_from_dict
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.train import make_train
+from ssmrl.output import write_json
 from ssmrl.runners.host_envs import make_host_runner
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -102,8 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"evaluation not included); load {record['load_before']:.1f} -> {record['load_after']:.1f}", flush=True)
     print(json.dumps(record))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        write_json(args.out, record)
     return record
 
 

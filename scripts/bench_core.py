@@ -23,15 +23,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ssmrl.core import available_cores, make_stack, step_loop
+from ssmrl.xla_memory import compiled_memory, planned_mb
 
 
 def _memory_mb(compiled) -> float | None:
-    try:
-        stats = compiled.memory_analysis()
-        total = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
-        return total / 2**20
-    except Exception:  # not every backend reports it
-        return None
+    """XLA's planned MB of the compiled program (None where the backend does not report it: null in the JSON)."""
+    memory = compiled_memory(compiled)
+    return None if memory is None else planned_mb(memory)
 
 
 def _time(fn, args, repeats: int) -> tuple[float, float, float | None]:

@@ -28,11 +28,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import os
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -44,10 +42,12 @@ from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.imagine import Actor, imagine
 from ssmrl.env import Box, Discrete
 from ssmrl.nets import space_spec
+from ssmrl.output import number_text, write_json
 from ssmrl.world_model.batch import ReplayBatch
 from ssmrl.world_model.build import build_world_model
 from ssmrl.world_model.model import init_world_model, world_model_loss
 from ssmrl.world_model.step import make_world_model_step
+from ssmrl.xla_memory import compiled_memory, planned_mb
 
 DEFAULT_CORES = ["s5", "s4", "lru", "mamba", "gru", "transformer"]
 
@@ -75,17 +75,6 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     if min(args.lengths) < 1 or args.batch < 1 or args.repeats < 1 or args.horizon < 1:
         parser.error("--lengths, --batch, --repeats and --horizon must be >= 1")
     return args
-
-
-def _memory_bytes(compiled) -> dict[str, int] | None:
-    """XLA's planned buffer sizes of a compiled program (None where the backend does not report them)."""
-    try:
-        stats = compiled.memory_analysis()
-        parts = {"temp": stats.temp_size_in_bytes, "argument": stats.argument_size_in_bytes,
-                 "output": stats.output_size_in_bytes}
-    except Exception:  # not every backend implements memory_analysis
-        return None
-    return {**parts, "total": sum(parts.values())}
 
 
 def _compile(fn, args: tuple) -> tuple[Any, float]:
@@ -191,9 +180,9 @@ def bench_setting(core: str, length: int, batch: int, width: int = 64, layers: i
         "latent": f"{groups}x{classes}", "obs": "image 64x64x3 uint8" if image else "vector 8",
         "posterior": posterior, "horizon": horizon, "repeats": repeats,
         "wm_steps_per_s": length * batch / wm_s, "wm_run_ms": 1e3 * wm_s, "wm_compile_s": wm_compile_s,
-        "wm_planned_memory_bytes": _memory_bytes(wm_compiled), "wm_loss": float(metrics["loss"]),
+        "wm_planned_memory_bytes": compiled_memory(wm_compiled), "wm_loss": float(metrics["loss"]),
         "imagine_states_per_s": length * batch * horizon / im_s, "imagine_run_ms": 1e3 * im_s,
-        "imagine_compile_s": im_compile_s, "imagine_planned_memory_bytes": _memory_bytes(im_compiled),
+        "imagine_compile_s": im_compile_s, "imagine_planned_memory_bytes": compiled_memory(im_compiled),
         "wall_s": time.perf_counter() - wall, "load_before": list(load_before), "load_after": list(os.getloadavg()),
     }
 
@@ -202,10 +191,6 @@ def s5_gru_ratios(records: list[dict]) -> dict[str, float]:
     """S5 / GRU world-model update steps/s at each T where both were run: {"T": ratio}."""
     by = {(r["core"], r["T"]): r["wm_steps_per_s"] for r in records}
     return {str(t): by[("s5", t)] / by[("gru", t)] for (core, t) in by if core == "s5" and ("gru", t) in by}
-
-
-def _mb(memory: dict | None) -> str:
-    return "-" if memory is None else f"{memory['total'] / 2**20:,.1f}"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -237,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
         table.add_column(col, justify="right")
     for r in records:
         table.add_row(str(r["T"]), r["core"], f"{r['wm_steps_per_s']:,.0f}", f"{r['wm_run_ms']:,.1f}",
-                      f"{r['wm_compile_s']:.1f}", _mb(r["wm_planned_memory_bytes"]),
+                      f"{r['wm_compile_s']:.1f}", number_text(planned_mb(r["wm_planned_memory_bytes"]), ",.1f"),
                       f"{r['imagine_states_per_s']:,.0f}", f"{r['imagine_run_ms']:,.1f}",
                       f"{r['imagine_compile_s']:.1f}")
     Console(width=160).print(table)
@@ -251,9 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
             "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()), "jax": jax.__version__,
             "total_s": total_s, "args": vars(args)}
     result = {"meta": meta, "results": records, "s5_over_gru_wm_steps_per_s": ratios}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_json(args.out, result)
     print(f"wrote {out}")
     return result
 

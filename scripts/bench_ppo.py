@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 
 def _args() -> argparse.Namespace:
@@ -79,6 +78,8 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from ssmrl.output import write_json
+
     records = []
     for shape in args.shapes:
         num_envs, num_steps = (int(x) for x in shape.split("x"))
@@ -98,11 +99,9 @@ def main() -> None:
         table.add_row(f"{r['num_envs']}x{r['num_steps']}", str(r["width"]), r["core"], str(r["per_call"]),
                       str(r["devices"]), f"{r['steps_per_s']:,.0f}", f"{r['compile_s']:.1f}")
     Console().print(table)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"task": args.task, "device": str(jax.devices()[0]), "cpu_count": os.cpu_count(),
             "load_average": os.getloadavg()}
-    out.write_text(json.dumps({"meta": meta, "results": records}, indent=2) + "\n")
+    out = write_json(args.out, {"meta": meta, "results": records})
     print(f"wrote {out}")
 
 

@@ -20,6 +20,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from ssmrl.output import read_json
+
 
 class CheckpointError(RuntimeError):
     """No usable checkpoint, or a state that must not be saved; the message says which and why."""
@@ -71,11 +73,7 @@ class Checkpointer:
         self._digests_path = self.directory / "digests.json"
 
     def _digests(self) -> dict[str, dict]:
-        try:
-            data = json.loads(self._digests_path.read_text())
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
+        return read_json(self._digests_path)
 
     def latest_step(self) -> int | None:
         """The last saved update number, or None if there is no checkpoint."""

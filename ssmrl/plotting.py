@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ssmrl.output import figure, save_figure
+
 
 def read_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
     """Columns of ``<run_dir>/metrics.csv`` as float arrays (empty cells -> NaN)."""
@@ -52,13 +54,9 @@ def eval_points(metrics: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]
 def plot_runs(run_dirs: list[str | Path], out_path: str | Path, labels: list[str] | None = None,
               title: str | None = None) -> Path:
     """Draw mean return (line), min-max over seeds (band) and the greedy evaluations (markers on a dotted line)
-    against env steps for each run; save a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    against env steps for each run; save a PNG (parent folders created) -> its path."""
+    fig = figure(7, 4.2, layout=None)
+    ax = fig.subplots()
     for i, run_dir in enumerate(run_dirs):
         metrics = read_metrics(run_dir)
         if not metrics:
@@ -84,8 +82,4 @@ def plot_runs(run_dirs: list[str | Path], out_path: str | Path, labels: list[str
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path)
-    plt.close(fig)
-    return out_path
+    return save_figure(fig, out_path)

@@ -123,7 +123,7 @@ class AtariCells:
     def run(self, cell: AtariCell) -> dict:
         """Run, resume or only score the cell -> its score record; UnitFailed (one line) when the run failed."""
         from ssmrl.benchmark.atari_report import score_record
-        from ssmrl.benchmark.results import write_json
+        from ssmrl.output import write_json
 
         summary = cell.summary()
         if not (summary and summary.get("complete") is True):

@@ -12,7 +12,6 @@ tasks, the dots the tasks.
 
 from __future__ import annotations
 
-import csv
 import math
 import warnings
 from collections.abc import Sequence
@@ -21,14 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from ssmrl import output
+from ssmrl.output import count_text, figure, number_text, save_figure
 from ssmrl.plotting import plot_runs
 
 KEY_COLUMNS = ("algo", "task", "model")
-
-
-def slug(task: str) -> str:
-    """A task name as a file-name part: ``meta/popgym/MultiarmedBanditEasy`` -> ``meta_popgym_MultiarmedBanditEasy``."""
-    return task.replace("/", "_")
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -37,36 +33,14 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def number_text(value: Any, spec: str = ".3g") -> str:
-    """``format(value, spec)`` for a finite int or float; "-" for anything else (missing, NaN, a string)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return format(value, spec) if ok else "-"
-
-
 def _fixed(value: Any, digits: int) -> str:
     return number_text(value, f".{digits}f")
 
 
-def count_text(n: Any) -> str:
-    """A parameter count: 950 -> "950", 12345 -> "12.3k", 2.5e6 -> "2.50M"; "-" when unknown."""
-    if not isinstance(n, (int, float)) or isinstance(n, bool) or not math.isfinite(n):
-        return "-"
-    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e4 else f"{int(n)}"
-
-
 def write_csv(rows: Sequence[dict], path: str | Path) -> Path:
-    """One row per cell; the columns are the union of the rows' keys (key columns first, then in first-seen
-    order); missing values are empty."""
-    columns: list[str] = list(KEY_COLUMNS)
-    for row in rows:
-        columns += [k for k in row if k not in columns and k != "run_dir"]
-    path = Path(path)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, columns, extrasaction="ignore", restval="")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()})
-    return path
+    """``results.csv``: one line per cell; the columns are algo, task, model, then the rest of the rows' keys in
+    first-seen order (``run_dir`` left out); empty cells where a row lacks a column or holds NaN / inf."""
+    return output.write_csv(rows, path, first=KEY_COLUMNS, drop=("run_dir",))
 
 
 def _ordered(values) -> list:
@@ -114,15 +88,6 @@ def markdown(rows: Sequence[dict], title: str = "Benchmark", notes: Sequence[str
     return "\n".join(lines) + "\n"
 
 
-def _figure(width: float = 7.0, height: float = 4.2):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def plot_curves(task: str, rows: Sequence[dict], path: str | Path) -> Path | None:
     """``curves_<task>.png``: one line (mean over seeds) and band (min-max) per cell of ``task`` that logged
     anything; labelled by model (and algorithm when several). None if no cell has a curve yet."""
@@ -156,7 +121,7 @@ def plot_summary(rows: Sequence[dict], path: str | Path) -> Path | None:
     if not norm:
         return None
     several = len({a for a, _ in norm}) > 1
-    fig = _figure(max(5.0, 0.9 * len(norm) + 2), 4.0)
+    fig = figure(max(5.0, 0.9 * len(norm) + 2), 4.0)
     ax = fig.subplots()
     for i, values in enumerate(norm.values()):
         ax.bar(i, np.mean(values), color=f"C{i % 10}", alpha=0.7)
@@ -167,9 +132,7 @@ def plot_summary(rows: Sequence[dict], path: str | Path) -> Path | None:
     ax.set_ylabel("MMER normalised per task (0 worst, 1 best)")
     ax.set_title(f"mean over {tasks} task{'s' if tasks > 1 else ''} (dots: tasks)")
     ax.grid(alpha=0.3, axis="y")
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_trials(task: str, entries: Sequence[tuple[str, np.ndarray, int]], path: str | Path) -> Path | None:
@@ -178,7 +141,7 @@ def plot_trials(task: str, entries: Sequence[tuple[str, np.ndarray, int]], path:
     horizon. None without entries."""
     if not entries:
         return None
-    fig = _figure()
+    fig = figure()
     ax = fig.subplots()
     k = entries[0][2]
     for label, returns, _ in entries:
@@ -196,6 +159,4 @@ def plot_trials(task: str, entries: Sequence[tuple[str, np.ndarray, int]], path:
     ax.set_title(task)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return save_figure(fig, path)

@@ -20,7 +20,6 @@ diagnostics).
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ssmrl.output import read_json
 from ssmrl.plotting import read_metrics, seed_returns
 
 CELL_FILE = "benchmark.json"
@@ -75,23 +75,6 @@ def final_return(returns: np.ndarray, fraction: float = 0.1) -> tuple[float, flo
 def _mean_std(values: np.ndarray) -> tuple[float, float]:
     finite = values[np.isfinite(values)]
     return (float(finite.mean()), float(finite.std())) if len(finite) else (NAN, NAN)
-
-
-def read_json(path: Path | str) -> dict:
-    """The JSON object in ``path``; ``{}`` if it is missing, unreadable or not an object."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file, then a rename; parent folders created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
 
 
 def _number(value: Any) -> float:

@@ -44,14 +44,15 @@ from rich.console import Console
 
 from ssmrl.benchmark.engine import ABSENT, DONE, PARTIAL, Plan, exit_status, run_units, say_line
 from ssmrl.benchmark.engine import plan as plan_units
-from ssmrl.benchmark.report import count_text, markdown, plot_curves, plot_summary, plot_trials, slug, write_csv
-from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns, read_json, write_json
+from ssmrl.benchmark.report import markdown, plot_curves, plot_summary, plot_trials, write_csv
+from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns
 from ssmrl.benchmark.settings import Settings, _with_valid_keys, apply_xla_flags, flatten, load_settings
 from ssmrl.benchmark.sizing import Match, match_d_model, stack_param_count, tree_param_count
 from ssmrl.benchmark.trials import trial_returns
 from ssmrl.checkpoint import Checkpointer, CheckpointError
 from ssmrl.cli import compose_config
 from ssmrl.config import ConfigError, RunConfig, run_config_from_dict, run_config_to_dict
+from ssmrl.output import count_text, read_json, slug, write_json
 from ssmrl.runners.fused import seed_keys
 from ssmrl.runners.loop import Diverged, train
 from ssmrl.runners.rundir import CONFIG_FILE, RunLock

@@ -53,8 +53,6 @@ import numpy as np
 
 from ssmrl.benchmark.engine import ABSENT, DONE, run_units, say_line
 from ssmrl.benchmark.engine import plan as plan_units
-from ssmrl.benchmark.report import count_text, number_text, slug
-from ssmrl.benchmark.results import read_json, write_json
 from ssmrl.benchmark.settings import apply_xla_flags, flatten
 from ssmrl.benchmark.sizing import stack_param_count, tree_param_count
 from ssmrl.benchmark.wm_references import reference_describe, reference_line, run_references
@@ -71,6 +69,7 @@ from ssmrl.benchmark.wm_report import (
 from ssmrl.benchmark.wm_settings import ModelSpec, WMSettings, load_wm_settings, model_specs
 from ssmrl.benchmark.wm_speed import SpeedUnit, run_speed, speed_describe, speed_line
 from ssmrl.config import ConfigError
+from ssmrl.output import count_text, number_text, read_json, slug, write_json
 from ssmrl.world_model.offline import Offline, fit, make_offline
 from ssmrl.world_model.openloop import evaluate, make_rollout
 

@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ssmrl.benchmark.report import number_text
-from ssmrl.benchmark.results import read_json, write_json
 from ssmrl.benchmark.wm_report import REFERENCE_CURVES_FILE, REFERENCE_FILE, ROW_FILE, STRIP_FILE
 from ssmrl.benchmark.wm_settings import WMSettings
+from ssmrl.output import number_text, read_json, write_json
 from ssmrl.world_model.references import LABELS, evaluate_references, mean_frame
 
 

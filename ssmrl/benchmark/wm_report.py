@@ -2,7 +2,8 @@
 
 * ``wm_results.csv``: one row per finished cell (:func:`table_row` plus the grid's columns, then
   the task's references: ``ref_<name>_mse`` and ``ref_<name>_marked_mse``, name ``mean_frame`` / ``last_frame``);
-  ``wm_speed.csv``: one row per model and sweep length T;
+  ``wm_speed.csv``: one row per model and sweep length T; in both an empty cell where a value is missing or not
+  finite (``ssmrl.output.write_csv``);
 * ``wm_results.md``: tables tasks x models of the MSE over all imagined frames, the MSE on the task's marked frames
   (both followed by the two reference predictors of ``ssmrl.world_model.references``, "mean frame" and "last frame",
   from each task's ``references.json``), the reward accuracy (tasks with rewards: CueReward), training steps/s,
@@ -17,8 +18,6 @@ Host-side numpy and matplotlib (Agg) only.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from ssmrl.benchmark.report import count_text, number_text, slug
+from ssmrl.output import count_text, figure, number_text, read_json, save_figure, slug, write_csv
 from ssmrl.world_model.openloop import OpenLoopResult
 from ssmrl.world_model.references import LABELS, REFERENCES
+from ssmrl.xla_memory import planned_mb
 
 ROW_FILE, CURVES_FILE, STRIP_FILE, SPEED_FILE = "row.json", "curves.npz", "strip.npz", "speed.json"
 # a task's reference predictors, in its folder <out_dir>/wm/<task>/ (next to its models' cell folders)
@@ -48,11 +48,8 @@ TABLES = (
 
 
 def _read(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) and data.get("status") == "ok" else {}
+    """The JSON object in ``path`` if it says ``"status": "ok"`` (a finished cell, sweep or reference), else {}."""
+    return record if (record := read_json(path)).get("status") == "ok" else {}
 
 
 def _cell(value: Any, fmt: str) -> str:
@@ -145,23 +142,14 @@ def markdown(rows: Sequence[dict], speeds: Sequence[dict], models: Sequence[str]
     return "\n".join(lines)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_speed(records: Sequence[dict], path: str | Path, title: str = "") -> Path:
     """Three panels against T (log scales): training steps/s, imagination steps/s (K = T), planned MB of a
     training step; one line per model (points that failed are left out). Saves a PNG -> the path."""
-    plt = _pyplot()
     panels = (("train_steps_per_s", "training steps/s (T x B per step)"),
               ("imagine_steps_per_s", "imagination steps/s (K = T)"),
               ("train_planned_mb", "planned MB, training step"))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4), dpi=110)
+    fig = figure(13, 4, layout=None)
+    axes = fig.subplots(1, 3)
     for i, record in enumerate(records):
         for ax, (key, _) in zip(axes, panels, strict=True):
             points = [(p["T"], p[key]) for p in record["points"] if math.isfinite(p.get(key, math.nan))]
@@ -178,10 +166,7 @@ def plot_speed(records: Sequence[dict], path: str | Path, title: str = "") -> Pa
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _load(path: Path) -> dict:
@@ -227,10 +212,10 @@ def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], 
     out = Path(settings.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows, records, references = cell_rows(cells), speed_records(speeds), reference_records(cells)
-    write_rows([{**row, **reference_columns(references[row["task"]])} if row["task"] in references else row
-                for row in rows], out / "wm_results.csv")
+    write_csv([{**row, **reference_columns(references[row["task"]])} if row["task"] in references else row
+               for row in rows], out / "wm_results.csv")
     if records:
-        write_rows([{"model": r["model"], **p} for r in records for p in r["points"]], out / "wm_speed.csv")
+        write_csv([{"model": r["model"], **p} for r in records for p in r["points"]], out / "wm_speed.csv")
     notes = [settings.description] if settings.description else []
     notes += [f"preset `{settings.preset}`: {len(rows)}/{len(cells)} cells finished; cell files in "
               "`wm/<task>/<model>/` (row.json, curves.npz, strip.npz)",
@@ -280,32 +265,15 @@ def table_row(model: str, task: str, result: OpenLoopResult, train_metrics: dict
         row.update(train_steps=int(len(train_metrics["loss"])), train_loss=tail("loss"),
                    train_recon_loss=tail("recon_loss"))
     if train_speed:
-        mb = lambda b: float("nan") if b is None else b / 2**20
+        peak = train_speed["peak_bytes"]
         row.update(train_T=train_speed["T"], train_B=train_speed["B"],
                    train_steps_per_s=float(train_speed["steps_per_s"]), train_compile_s=float(train_speed["compile_s"]),
-                   train_planned_mb=mb((train_speed["memory"] or {}).get("total")),
-                   train_peak_mb=mb(train_speed["peak_bytes"]))
+                   train_planned_mb=planned_mb(train_speed["memory"]),
+                   train_peak_mb=math.nan if peak is None else peak / 2**20)
     for speed in imagine_speed or []:
         row[f"imagine_steps_per_s_K{speed['K']}"] = float(speed["steps_per_s"])
     row.update(extra)
     return row
-
-
-def write_rows(rows: list[dict], path: str | Path) -> Path:
-    """Write the rows as CSV (``.csv``: the union of their keys, in first-seen order; blanks where a row lacks
-    one) or JSON (any other suffix, a list of objects) -> the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".csv":
-        keys = list(dict.fromkeys(k for row in rows for k in row))
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, keys)
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        clean = lambda v: None if isinstance(v, float) and math.isnan(v) else v
-        path.write_text(json.dumps([{k: clean(v) for k, v in row.items()} for row in rows], indent=2) + "\n")
-    return path
 
 
 def plot_mse_curves(curves: dict[str, np.ndarray], path: str | Path, title: str = "",
@@ -315,8 +283,8 @@ def plot_mse_curves(curves: dict[str, np.ndarray], path: str | Path, title: str 
     ({model: float [K]}, e.g. the curve over revisited frames) adds a dashed line per model in the same colour;
     ``references`` ({label: float [K]}, e.g. ``references.py``'s predictors) a dashed grey line each (darker to
     lighter grey in their order). ``context`` goes into the x label. Saves a PNG -> the path."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    fig = figure(7, 4.2, layout=None)
+    ax = fig.subplots()
     for i, (model, curve) in enumerate(curves.items()):
         colour = f"C{i % 10}"
         ax.plot(np.arange(1, len(curve) + 1), curve, color=colour, label=model)
@@ -332,11 +300,7 @@ def plot_mse_curves(curves: dict[str, np.ndarray], path: str | Path, title: str 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def strip_columns(horizon: int, frames: int = 10) -> np.ndarray:
@@ -358,9 +322,8 @@ def plot_strip(truth: np.ndarray, preds: dict[str, np.ndarray], path: str | Path
 def plot_frame_rows(rows: dict[str, np.ndarray], steps: np.ndarray, path: str | Path, title: str = "") -> Path:
     """One row of frames per entry of ``rows`` ({label: uint8 [F, H, W, C] in 0-255 or float in [0, 1]}), one
     column per step (int [F], titled ``t=<step>``). Saves a PNG (parent folders created) -> the path."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(len(rows), len(steps), figsize=(1.1 * len(steps) + 0.9, 1.2 * len(rows) + 0.4),
-                             dpi=110, squeeze=False)
+    fig = figure(1.1 * len(steps) + 0.9, 1.2 * len(rows) + 0.4, layout=None)
+    axes = fig.subplots(len(rows), len(steps), squeeze=False)
     for r, (name, images) in enumerate(rows.items()):
         images = np.asarray(images)
         images = images / 255.0 if images.dtype == np.uint8 else np.clip(images.astype(np.float32), 0.0, 1.0)
@@ -376,8 +339,4 @@ def plot_frame_rows(rows: dict[str, np.ndarray], steps: np.ndarray, path: str | 
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

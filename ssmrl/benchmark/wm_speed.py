@@ -5,7 +5,6 @@ world model, ``train_throughput`` on zero batches [T, B] and ``imagine_throughpu
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ssmrl.benchmark.report import count_text, number_text
-from ssmrl.benchmark.results import write_json
 from ssmrl.benchmark.wm_report import SPEED_FILE
 from ssmrl.benchmark.wm_settings import ModelSpec, WMSettings
+from ssmrl.output import count_text, number_text, write_json
 from ssmrl.world_model.batch import ReplayBatch
 from ssmrl.world_model.model import dummy_inputs
 from ssmrl.world_model.offline import Offline, train_throughput
 from ssmrl.world_model.openloop import imagine_throughput
+from ssmrl.xla_memory import planned_mb
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,11 +70,11 @@ def run_speed(unit: SpeedUnit, offline: Offline, obs_space: Any, settings: WMSet
             train = train_throughput(offline, state, zero_batch(offline, obs_space, length, batch),
                                      settings.speed_repeats)
             point.update(train_steps_per_s=train["steps_per_s"], train_compile_s=train["compile_s"],
-                         train_planned_mb=(train["memory"] or {}).get("total", math.nan) / 2**20)
+                         train_planned_mb=planned_mb(train["memory"]))
             (imagine,) = imagine_throughput(offline.world_model, state.params, batch, [length],
                                             repeats=settings.speed_repeats)
             point.update(imagine_steps_per_s=imagine["steps_per_s"], imagine_compile_s=imagine["compile_s"],
-                         imagine_planned_mb=(imagine["memory"] or {}).get("total", math.nan) / 2**20)
+                         imagine_planned_mb=planned_mb(imagine["memory"]))
         except Exception as err:  # e.g. out of memory at a long T: the sweep is an add-on, keep the grid going
             point["error"] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         points.append(point)

@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from ssmrl.diagnostics.memory import Diagnostics
+from ssmrl.output import figure, save_figure
 
 _TINY = 1e-300  # floor for log axes (exact zeros, e.g. the identity core's G[k > 0])
 _RANK_TOL = 1e-12  # relative level below which eigenvalues / singular values are rounding and not drawn
@@ -92,15 +91,11 @@ def _state_panel(ax, diag: Diagnostics) -> None:
 
 def plot_diagnostics(diag: Diagnostics, path: str | Path, title: str | None = None) -> Path:
     """Write the four-panel PNG of ``diag`` to ``path`` (parent folders created); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(11, 8.5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = figure(11, 8.5, dpi=100)
     axes = fig.subplots(2, 2)
     _horizon_panel(axes[0, 0], diag)
     _eigen_panel(axes[0, 1], diag)
     _hankel_panel(axes[1, 0], diag)
     _state_panel(axes[1, 1], diag)
     fig.suptitle(title or diag.name)
-    fig.savefig(path, dpi=100)
-    return path
+    return save_figure(fig, path)

@@ -34,6 +34,7 @@ from ssmrl.world_model.build import build_world_model
 from ssmrl.world_model.config import WorldModelConfig
 from ssmrl.world_model.model import WorldModel, init_world_model
 from ssmrl.world_model.step import make_world_model_step
+from ssmrl.xla_memory import compiled_memory
 
 Array = jax.Array
 METRIC_KEYS = ("loss", "recon_loss", "reward_loss", "cont_loss", "dyn_kl", "rep_kl", "post_entropy",
@@ -137,18 +138,6 @@ def fit(offline: Offline, state: OfflineState, episodes: Any, num_steps: int, ke
     speed = {"T": int(length), "B": int(batch_size), "steps_per_s": num_steps * length * batch_size / max(run_s, 1e-9),
              "run_s": run_s, "compile_s": compile_s, "memory": compiled_memory(step), "peak_bytes": device_peak_bytes()}
     return state, metrics, speed
-
-
-def compiled_memory(compiled: Any) -> dict[str, int] | None:
-    """XLA's planned buffer bytes of a compiled program: temp, argument, output and their total (what the
-    program's buffers need, not a measured peak; None where the backend does not report them)."""
-    try:
-        stats = compiled.memory_analysis()
-        parts = {"temp": int(stats.temp_size_in_bytes), "argument": int(stats.argument_size_in_bytes),
-                 "output": int(stats.output_size_in_bytes)}
-    except Exception:  # not every backend implements memory_analysis
-        return None
-    return {**parts, "total": sum(parts.values())}
 
 
 def device_peak_bytes() -> int | None:

@@ -257,7 +257,7 @@ def imagine_throughput(world_model: WorldModel, params: Any, batch_size: int, ho
                        decode: bool = True, repeats: int = 3) -> list[dict[str, Any]]:
     """Speed of the jitted open-loop rollout (one observed step, then K imagined, zero inputs) for each K in
     ``horizons`` -> [{"K", "B", "decode", "steps_per_s" (B x K imagined steps per second, median of ``repeats``),
-    "run_ms", "compile_s", "memory" (``offline.compiled_memory``: XLA's plan)}]. ``decode``: decode the frames
+    "run_ms", "compile_s", "memory" (``ssmrl.xla_memory.compiled_memory``: XLA's plan)}]. ``decode``: decode the frames
     (what evaluation does) or only roll the latents and the reward head."""
     rollout = functools.partial(openloop_rollout, world_model, decode=decode)
     context = dummy_inputs(world_model, 1, batch_size)

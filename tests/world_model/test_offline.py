@@ -20,7 +20,7 @@ from ssmrl.core import make_stack
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.env import Box, Discrete
 from ssmrl.world_model.batch import sample_batch
-from ssmrl.world_model.offline import OfflineConfig, compiled_memory, fit, make_offline, train_throughput
+from ssmrl.world_model.offline import OfflineConfig, fit, make_offline, train_throughput
 
 OBS_SPACE, ACTION_SPACE = Box(0, 255, (32, 32, 3), jnp.uint8), Discrete(5)
 TINY = OfflineConfig(batch_size=4, seq_len=8, latent_groups=4, latent_classes=4, hidden=16, mlp_layers=1,
@@ -159,4 +159,3 @@ def test_train_throughput_and_planned_memory():
         assert memory["total"] == memory["temp"] + memory["argument"] + memory["output"]
         params = sum(x.nbytes for x in jax.tree.leaves(state.params))
         assert memory["argument"] >= params + 5 * 3 * 6 * 4
-    assert compiled_memory(object()) is None  # a backend without memory_analysis

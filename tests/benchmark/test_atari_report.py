@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from envs.atari_report import (
+from ssmrl.benchmark.atari_report import (
     RECORD_KEYS,
     ReportError,
     aggregate,
@@ -20,7 +20,7 @@ from envs.atari_report import (
     stratified_bootstrap,
     write_report,
 )
-from envs.atari_scores import aggregate_hns
+from ssmrl.benchmark.atari_scores import aggregate_hns
 
 # 3 games x 2 seeds, raw evaluation returns chosen so each HNS = (score - random) / (human - random) is round:
 #   Freeway  (random 0,   human 29.6): 0.0, 14.8  -> HNS 0.0,  0.5  -> game mean 0.25
@@ -75,7 +75,7 @@ def test_point_estimates_match_the_hand_calculation():
     point = point_estimates(hns)
     for metric, value in HAND.items():
         assert point[metric] == pytest.approx(value, abs=1e-12), metric
-    # mean, median and IQM agree with envs.atari_scores.aggregate_hns on the raw scores
+    # mean, median and IQM agree with ssmrl.benchmark.atari_scores.aggregate_hns on the raw scores
     assert aggregate_hns(EVAL) == pytest.approx({k: HAND[k] for k in ("mean", "median", "iqm")})
 
 

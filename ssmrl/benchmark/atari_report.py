@@ -11,7 +11,7 @@ The aggregates follow rliable (Agarwal et al., Deep RL at the Edge of the Statis
 github.com/google-research/rliable, ``rliable/metrics.py``): mean and median over games of each game's mean HNS
 over its runs; IQM, the mean of the middle half of all (run, game) HNS pooled (``scipy.stats.trim_mean(x, 0.25)``:
 ``floor(0.25 n)`` dropped at each end); optimality gap, the mean over all (run, game) of ``max(0, 1 - HNS)``.
-Mean, median and IQM are those of :func:`envs.atari_scores.aggregate_hns`.
+Mean, median and IQM are those of :func:`ssmrl.benchmark.atari_scores.aggregate_hns`.
 
 Confidence intervals: rliable's ``get_interval_estimates`` with its default ``StratifiedBootstrap`` (runs resampled
 with replacement within each game, games kept) and percentile intervals (``np.percentile`` of the bootstrap
@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.atari_scores import RANDOM_HUMAN, REFERENCE_AGGREGATES, human_normalized_score
+from ssmrl.benchmark.atari_scores import RANDOM_HUMAN, REFERENCE_AGGREGATES, human_normalized_score
+from ssmrl.output import figure, save_figure
 
 SCORE_FIELDS = {"eval": "eval_return", "train": "train_return_last10k"}
 METRICS = ("mean", "median", "iqm", "optimality_gap")
@@ -101,7 +102,8 @@ def load_records(scores_dir: str | Path) -> list[dict]:
 def hns_by_game(records: Sequence[Mapping], score: str = "eval") -> tuple[dict[str, np.ndarray], list[Mapping]]:
     """(game -> HNS of its runs float64 [R_game] in the order of the 26 games, records left out because their
     ``score`` field is null). score: "eval" (final greedy evaluation) or "train" (training episodes of the last
-    10k steps). HNS is recomputed from the raw score with :func:`envs.atari_scores.human_normalized_score`."""
+    10k steps). HNS is recomputed from the raw score with
+    :func:`ssmrl.benchmark.atari_scores.human_normalized_score`."""
     if score not in SCORE_FIELDS:
         raise ReportError(f"score={score!r}; valid: {', '.join(SCORE_FIELDS)}")
     field = SCORE_FIELDS[score]
@@ -213,7 +215,7 @@ def _runs_phrase(records: Sequence[Mapping], hns: Mapping[str, np.ndarray]) -> s
 def markdown_report(records: Sequence[Mapping], agg: Aggregate, hns: Mapping[str, np.ndarray], score: str = "eval",
                     label: str = "ssmrl Dreamer", skipped: Sequence[Mapping] = ()) -> str:
     """The report: what was aggregated, the aggregate table (our agent with intervals, then the published agents
-    of :data:`envs.atari_scores.REFERENCE_AGGREGATES` with numbered sources) and the per-game table."""
+    of :data:`ssmrl.benchmark.atari_scores.REFERENCE_AGGREGATES` with numbered sources) and the per-game table."""
     n = len(agg.games)
     what = ("final greedy evaluation return (mean over its episodes)" if score == "eval" else
             "mean return of the training episodes that ended in the last 10k agent steps")
@@ -257,13 +259,9 @@ def markdown_report(records: Sequence[Mapping], agg: Aggregate, hns: Mapping[str
 def plot_aggregates(agg: Aggregate, path: str | Path, label: str = "ssmrl Dreamer") -> Path:
     """Write a PNG: one panel per metric, our point estimate with its interval bar beside the published agents'
     point values (Agg canvas, no pyplot state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     refs, _ = _references()
     agents = [label, *refs]
-    fig = Figure(figsize=(3.2 * len(METRICS), 0.45 * len(agents) + 1.4), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = figure(3.2 * len(METRICS), 0.45 * len(agents) + 1.4, dpi=120)
     axes = fig.subplots(1, len(METRICS), sharey=True)
     ys = np.arange(len(agents))[::-1]
     for ax, metric in zip(axes, METRICS, strict=True):
@@ -280,10 +278,7 @@ def plot_aggregates(agg: Aggregate, path: str | Path, label: str = "ssmrl Dreame
     axes[0].set_yticks(ys, agents)
     fig.suptitle(f"Atari 100k: {len(agg.games)} of {NUM_GAMES} games, {agg.runs} runs "
                  f"({round(100 * agg.confidence)}% bootstrap CIs); published agents: 26 games, points")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
+    return save_figure(fig, path)
 
 
 def write_report(out_dir: str | Path, score: str = "eval", reps: int = 2000, seed: int = 0,

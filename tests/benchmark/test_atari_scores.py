@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from envs.atari import ATARI100K_GAMES
-from envs.atari_scores import (
+from ssmrl.benchmark.atari_scores import (
     RANDOM_HUMAN,
     REFERENCE_AGGREGATES,
     aggregate_hns,
