@@ -145,7 +145,7 @@ def test_config_error_of_a_new_run_stops_the_sweep(tmp_path, fake, capsys, monke
     monkeypatch.setenv("FAKE_PLAN", json.dumps({"Pong:0": "config"}))
     status, text = _main(capsys, f"out_dir={tmp_path / 's'}", "games=Pong,Boxing", "seeds=0,1", runner, "+algo.lrr=1")
     assert status == 2 and len(calls()) == 1, text
-    errors = [line for line in text.splitlines() if "error" in line]
+    errors = [line for line in text.splitlines() if line.startswith(("error", "config error"))]
     assert errors == ["config error: Pong seed 0: the run refused its arguments: config error: algo.lrr: no such key; "
                       "valid keys: lr, ..."]
 
