@@ -3,9 +3,9 @@ empirical memory horizon, LTI spectra, input-dependent decays, state use, plots 
 See ``ssmrl.diagnostics.memory`` for the overview."""
 
 from ssmrl.diagnostics.decays import layer_decays, selective_decays
+from ssmrl.diagnostics.figure import plot_diagnostics
 from ssmrl.diagnostics.horizon import MemoryHorizon, horizon_from_norms, jacobian_norms, memory_horizon
 from ssmrl.diagnostics.memory import Diagnostics, core_name, diagnose, results_row
-from ssmrl.diagnostics.plot import plot_diagnostics
 from ssmrl.diagnostics.spectrum import (
     LTI_CORES,
     LinearSystem,
