@@ -22,7 +22,7 @@ evaluation on the envs.wm_memory tasks (S4WM's comparison), model x task cells, 
 
     python scripts/benchmark.py preset=wm-backbones-smoke out_dir=outputs/benchmark/wm-smoke
     python scripts/benchmark.py preset=wm-backbones-quick out_dir=out models=[s5,gru] train_steps=100 \\
-        offline.batch_size=8 model_overrides.s5.state_size=32
+        offline.batch_size=8 s5.model.state_size=32
 
 They write ``<out_dir>/wm/<task>/<model>/``, ``wm_results.csv``, ``wm_results.md``, ``wm_mse_<task>.png``,
 ``wm_strip_<task>.png`` and ``wm_speed.png``; a killed cell restarts from scratch.
