@@ -97,9 +97,9 @@ def state_sharding(state_shape: Any, num_seeds: int, mesh: Mesh) -> Any:
 
 def make_fused_runner(train: Train, keys: Array, updates_per_call: int,
                       devices: list | None = None) -> tuple[FusedRunner, Any]:
-    """Compile an algorithm's :class:`ssmrl.algorithm.Train` (``init`` / ``update``; ``evaluate`` when it is
-    not None, on its first call) for ``keys.shape[0]`` seeds (``keys`` [S, 2]). Returns (runner, initial state
-    with a leading seed axis, placed across ``devices``, default all devices).
+    """Compile an algorithm's :class:`ssmrl.algorithm.Train` (``init`` and ``update`` now; ``evaluate``, unless
+    None, at its first call) for ``keys.shape[0]`` seeds (``keys`` [S, 2]). Returns (runner, initial state with a
+    leading seed axis, placed across ``devices``, default all devices).
     """
     num_seeds = keys.shape[0]
     init_all = over_seeds(train.init, num_seeds)
