@@ -70,11 +70,11 @@ def main(argv: list[str] | None = None) -> dict:
                                      Path("/tmp/bench_atari_unused"))
     record["compile_s"] = time.perf_counter() - start
     print(f"compiled (policy step + learn) in {record['compile_s']:.1f} s", flush=True)
-    train, single = runner.train, jax.tree.map(lambda x: x[0], state)
+    host, single = runner.train.host, jax.tree.map(lambda x: x[0], state)
 
     def collect(s):
         key, key_act = jax.random.split(s.key)
-        acting, traj = train.act(key_act, train.params(s), s.acting)
+        acting, traj = host.act(key_act, host.params(s), s.acting)
         return s.replace(acting=acting, key=key), traj
 
     single, traj = collect(single)  # warm-up

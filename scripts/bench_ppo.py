@@ -54,8 +54,8 @@ def bench_one(task: str, core: str, width: int, layers: int, num_envs: int, num_
                  "total_timesteps": num_envs * num_steps * per_call * (repeats + 1)},
         "model": {"name": core, "d_model": width, "n_layers": layers}, "num_seeds": seeds,
     })
-    init, update, _ = make_train(cfg, env, env_params)
-    runner, state = make_fused_runner(init, update, None, seed_keys(0, seeds), per_call, jax.devices()[:devices])
+    runner, state = make_fused_runner(make_train(cfg, env, env_params), seed_keys(0, seeds), per_call,
+                                      jax.devices()[:devices])
     state, metrics = runner.run(state, per_call)  # warm-up
     jax.block_until_ready(metrics)
     start = time.perf_counter()

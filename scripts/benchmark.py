@@ -78,18 +78,16 @@ def load_ppo() -> Algorithm:
     from ssmrl.ppo.config import PPOConfig
     from ssmrl.ppo.train import make_train
 
-    return Algorithm("ppo", PPOConfig, make_train, agent_params=lambda state: state.params,
-                     memory_inputs=ppo_memory_inputs)
+    return Algorithm("ppo", PPOConfig, make_train, memory_inputs=ppo_memory_inputs)
 
 
 def load_dreamer() -> Algorithm:
     from ssmrl.dreamer.config import DreamerConfig
     from ssmrl.dreamer.train import make_train
 
-    # World model, actor and critic (the slow critic is a copy); no memory diagnostics yet (the core inputs are
-    # the world model's latents and actions, not an encoder's output).
-    return Algorithm("dreamer", DreamerConfig, make_train,
-                     agent_params=lambda state: (state.wm_params, state.actor_params, state.critic_params))
+    # No memory diagnostics yet (the core inputs are the world model's latents and actions, not an encoder's
+    # output).
+    return Algorithm("dreamer", DreamerConfig, make_train)
 
 
 if __name__ == "__main__":

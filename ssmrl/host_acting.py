@@ -14,14 +14,14 @@ its randomness), so a policy sees the same keys on either kind of environment. T
 environment holds ``env_state=None``: the environment's own state lives in the emulators (checkpointed with
 ``snapshot``).
 
-An algorithm that supports host environments returns a :class:`HostTrain` from its ``make_train`` instead of the
-pure ``(init, update, evaluate)`` triple; ``ssmrl.runners.host_envs`` drives it inside the one run loop.
+An algorithm that supports host environments returns from its ``make_train`` a :class:`ssmrl.algorithm.Train`
+whose ``host`` (:class:`ssmrl.algorithm.HostParts`) holds the ``act`` built here; ``ssmrl.runners.host_envs``
+drives it inside the one run loop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -31,27 +31,6 @@ import numpy as np
 from ssmrl.acting import ActingState, Policy, Trajectory
 
 Array = jax.Array
-
-
-@dataclass(frozen=True)
-class HostTrain:
-    """An algorithm on a host-side environment ``env`` (``B = env.num_envs``).
-
-    init(key) -> state: jittable; ``state.acting`` is an :class:`ActingState` (obs [B, ...], is_first [B], carry)
-      whose obs the runner replaces with ``env.reset()``; ``state.key`` is the algorithm's PRNG key.
-    params(state) -> what ``act`` passes to the policy.
-    act(key, params, acting) -> (acting, Trajectory [T, B]): host acting (:func:`make_host_act`), not jittable.
-    learn(state, traj) -> (state, metrics: dict of float32 scalars): jittable; everything an update does after
-      collecting (store, train, count).
-    evaluate(key, state) -> metrics dict (``episode_return``, ``episode_length``, ``episodes``): host, or None.
-    """
-
-    init: Callable
-    params: Callable
-    act: Callable
-    learn: Callable
-    evaluate: Callable | None
-    env: Any
 
 
 def host_acting(env: Any, carry: Any) -> ActingState:

@@ -22,9 +22,9 @@ print(os.environ["XLA_FLAGS"])
 cfg = ppo_run_config({"algo": {"num_envs": 4, "num_steps": 8, "num_minibatches": 2, "num_epochs": 1},
                       "model": {"name": "gru", "d_model": 64, "n_layers": 2}})
 env, p = envs.make("popgym/RepeatPreviousEasy")
-init, update, _ = make_train(cfg, env, p)
-state = jax.jit(jax.vmap(init))(jax.random.split(jax.random.PRNGKey(0), 2))
-state, metrics = jax.jit(jax.vmap(update))(state)
+parts = make_train(cfg, env, p)
+state = jax.jit(jax.vmap(parts.init))(jax.random.split(jax.random.PRNGKey(0), 2))
+state, metrics = jax.jit(jax.vmap(parts.update))(state)
 jax.block_until_ready(metrics)
 print("finished")
 """

@@ -1,5 +1,5 @@
 """Imports flow one way: a package of ``ssmrl`` may import only the layers below it, in the order core <- nets <-
-acting / world_model <- ppo / dreamer / diagnostics <- runners / cli <- benchmark (see ``LAYERS``);
+acting / algorithm / world_model <- ppo / dreamer / diagnostics <- runners / cli <- benchmark (see ``LAYERS``);
 ``ssmrl.core`` imports nothing else from ``ssmrl``, the algorithms (ppo, dreamer) do not import each other, the run
 layer imports no algorithm package, and ``ssmrl`` never imports ``envs`` (scripts join the two; README.md,
 "Layout"). Checked statically on the source, so a lazy import inside a function is caught too."""
@@ -43,7 +43,7 @@ def test_ssmrl_never_imports_envs():
 LAYERS = [
     ["ssmrl.core"],
     ["ssmrl.nets"],
-    ["ssmrl.acting", "ssmrl.host_acting", "ssmrl.world_model"],
+    ["ssmrl.acting", "ssmrl.host_acting", "ssmrl.algorithm", "ssmrl.world_model"],  # algorithm: make_train's Train
     ["ssmrl.ppo", "ssmrl.dreamer", "ssmrl.diagnostics"],
     ["ssmrl.runners", "ssmrl.cli"],
     ["ssmrl.benchmark"],  # applications of the algorithms and the run layer

@@ -11,8 +11,8 @@ its core stack has about N parameters (:mod:`ssmrl.benchmark.sizing`). Meta-RL t
 trial index (:func:`ssmrl.benchmark.trials.trial_returns`). The run layer's console output goes to
 ``<run_dir>/train.log``.
 
-**Extras** (``benchmark.json``): the parameter counts of the core stack and of the whole agent (shapes of the
-algorithm's ``init``), the per-trial returns of meta-RL cells, and the memory diagnostics of seed 0's trained stack
+**Extras** (``benchmark.json``): the parameter counts of the core stack and of the whole agent (the run's
+``summary.json``), the per-trial returns of meta-RL cells, and the memory diagnostics of seed 0's trained stack
 on greedy episodes (``ssmrl.diagnostics`` through :func:`ssmrl.benchmark.results.memory_columns`; its PNG is
 ``<run_dir>/memory.png``) where the algorithm provides the stack's inputs (``Algorithm.memory_inputs``). A failure
 of the diagnostics is recorded in the cell, not raised: they must not stop a long grid.
@@ -47,7 +47,7 @@ from ssmrl.benchmark.engine import plan as plan_units
 from ssmrl.benchmark.report import markdown, plot_curves, plot_summary, plot_trials, write_csv
 from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns
 from ssmrl.benchmark.settings import Settings, _with_valid_keys, apply_xla_flags, flatten, load_settings
-from ssmrl.benchmark.sizing import Match, match_d_model, stack_param_count, tree_param_count
+from ssmrl.benchmark.sizing import Match, match_d_model, stack_param_count
 from ssmrl.benchmark.trials import trial_returns
 from ssmrl.checkpoint import Checkpointer, CheckpointError
 from ssmrl.cli import compose_config
@@ -65,16 +65,15 @@ MEMORY_PNG = "memory.png"
 class Algorithm:
     """What the grid needs of an algorithm (the script builds it; ``ssmrl.benchmark`` imports no algorithm).
 
-    schema: its ``algo.*`` dataclass; make_train: ``make_train(cfg, env, env_params)``; agent_params(state) -> the
-    agent's parameters (a pytree) from one seed's training state (or its shapes); memory_inputs(cfg, env,
-    env_params, state, key, steps) -> (stack module, stack variables, core inputs xs [T, B, H], is_first [T, B]) of
-    real episodes played by one seed's trained agent, or None if the algorithm offers no diagnostics.
+    schema: its ``algo.*`` dataclass; make_train: ``make_train(cfg, env, env_params) -> ssmrl.algorithm.Train``;
+    memory_inputs(cfg, env, env_params, state, key, steps) -> (stack module, stack variables, core inputs xs
+    [T, B, H], is_first [T, B]) of real episodes played by one seed's trained agent, or None if the algorithm
+    offers no diagnostics.
     """
 
     name: str
     schema: type
     make_train: Callable
-    agent_params: Callable[[Any], Any]
     memory_inputs: Callable | None = None
 
 
@@ -225,10 +224,6 @@ def check_saved(cell: Cell) -> None:
 # ---------------------------------------------------------------------------------------------- running
 
 
-def _init_fn(parts: Any) -> Callable:
-    return parts.init if hasattr(parts, "init") else parts[0]
-
-
 def restore_state(cfg: RunConfig, init: Callable, run_dir: Path) -> Any:
     """The newest intact checkpoint's training state (leading seed axis), restored against ``init``'s shapes."""
     like = jax.eval_shape(jax.vmap(init), seed_keys(cfg.seed, cfg.num_seeds))
@@ -283,12 +278,16 @@ def run_cell(cell: Cell, algorithm: Algorithm, make_env: Callable, settings: Set
                 info["status"] = f"diverged: {err}"
                 write_json(run_dir / CELL_FILE, info)
                 return info
-        init = _init_fn(algorithm.make_train(cfg, env, env_params))
-        info["agent_params"] = tree_param_count(algorithm.agent_params(jax.eval_shape(init, jax.random.PRNGKey(0))))
+        info["agent_params"] = read_json(run_dir / "summary.json").get("agent_params")  # the run layer's count
         state = getattr(result, "state", None)
         wants_memory = settings.diagnostics and algorithm.memory_inputs is not None
-        if state is None and (cell.eval_trials or wants_memory):
-            state = restore_state(cfg, init, run_dir)
+        restore = state is None and (cell.eval_trials or wants_memory)
+        if info["agent_params"] is None or restore:
+            built = algorithm.make_train(cfg, env, env_params)
+            if info["agent_params"] is None:  # a run summarised before the run layer recorded the count
+                info["agent_params"] = built.agent_param_count(jax.eval_shape(built.init, jax.random.PRNGKey(0)))
+            if restore:
+                state = restore_state(cfg, built.init, run_dir)
         if cell.eval_trials:
             eval_env, eval_params = make_env(cell.task, **{**cell.env_kwargs, "num_trials": cell.eval_trials})
             returns = trial_returns(algorithm.make_train, cfg, eval_env, eval_params, state, cell.eval_trials)

@@ -1,9 +1,10 @@
 """Parameter counts and ``match_params``: the width ``d_model`` that gives a core stack about N parameters.
 
 A count is taken from the shapes of ``stack.init`` under ``jax.eval_shape`` (nothing is computed or allocated),
-in real numbers: a complex leaf would count twice (no registered core has one). The stack is the whole residual
-``make_stack`` of :class:`ssmrl.config.ModelConfig` (cores, norms, GLU / MLP mixers, final norm), i.e. the sequence
-model without the algorithm's encoder and heads.
+in real numbers by :func:`ssmrl.algorithm.tree_param_count` (imported here for the benchmark): a complex leaf
+would count twice (no registered core has one). The stack is the whole residual ``make_stack`` of
+:class:`ssmrl.config.ModelConfig` (cores, norms, GLU / MLP mixers, final norm), i.e. the sequence model without
+the algorithm's encoder and heads.
 
 :func:`match_d_model` binary-searches ``d_model`` (the only size it changes; the state size and every other
 option stay as configured) over the widths the core accepts (e.g. the transformer needs ``n_heads | d_model``),
@@ -15,22 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from ssmrl.algorithm import tree_param_count
 from ssmrl.config import ModelConfig
-
-
-def tree_param_count(tree: Any) -> int:
-    """Real parameters in a pytree of arrays or ``jax.ShapeDtypeStruct`` (complex leaves count twice)."""
-    total = 0
-    for leaf in jax.tree.leaves(tree):
-        size = int(np.prod(leaf.shape, dtype=np.int64))
-        total += 2 * size if jnp.issubdtype(leaf.dtype, jnp.complexfloating) else size
-    return total
 
 
 def stack_param_count(model: ModelConfig) -> int:

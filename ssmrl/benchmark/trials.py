@@ -71,7 +71,7 @@ def trial_returns(make_train: Callable, cfg: RunConfig, env: Environment, env_pa
     wrapped = TrialReward(env)
 
     def one(target, key, seed_state):
-        evaluate = make_train(cfg, wrapped, TrialParams(env_params, target))[2]
+        evaluate = make_train(cfg, wrapped, TrialParams(env_params, target)).evaluate
         return evaluate(key, seed_state)["episode_return"]
 
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 2), cfg.num_seeds)

@@ -1,6 +1,9 @@
-"""Dreamer (an S4WM-style world model and an imagination actor-critic on any core) as the three pure functions
-every algorithm hands the run layer: ``init(key) -> DreamerState``, ``update(state) -> (state, metrics)`` and
-``evaluate(key, state) -> metrics``.
+"""Dreamer (an S4WM-style world model and an imagination actor-critic on any core) as the
+:class:`ssmrl.algorithm.Train` every algorithm hands the run layer: ``init(key) -> DreamerState``,
+``update(state) -> (state, metrics)``, ``evaluate(key, state) -> metrics`` and ``agent_params(state)`` (world
+model, actor and critic: the slow critic is a copy of the critic). On a host-side environment (Atari) ``update``
+is None and ``host`` (:class:`ssmrl.algorithm.HostParts`) holds it in two halves: the collection of step 1 on the
+host, then the jitted ``learn`` (storing the steps, and step 2).
 
 One update, all under ``jit`` (``ssmrl.runners`` loops it on the device and vmaps it over seeds):
 
@@ -28,7 +31,6 @@ steps (0 before training starts).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -37,6 +39,7 @@ import optax
 from flax import struct
 
 from ssmrl.acting import ActingState, Trajectory, episode_metrics, init_acting, make_act, make_evaluate_episodes
+from ssmrl.algorithm import HostParts, Train
 from ssmrl.config import ConfigError, RunConfig
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.imagine import Actor, Critic, imagine
@@ -53,7 +56,7 @@ from ssmrl.dreamer.losses import (
 )
 from ssmrl.dreamer.replay import Replay, replay_add, replay_init, replay_sample, replay_size
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
-from ssmrl.host_acting import HostTrain, make_host_act, make_host_evaluate
+from ssmrl.host_acting import make_host_act, make_host_evaluate
 from ssmrl.nets import space_spec
 from ssmrl.world_model.build import build_world_model
 from ssmrl.world_model.model import WMCarry, features, init_world_model
@@ -95,10 +98,10 @@ class AgentCarry:
     action: Array
 
 
-def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Callable, Callable]:
-    """Dreamer on ``env`` (one unbatched environment of the ``ssmrl.env`` protocol); ``cfg.algo`` is a
-    :class:`ssmrl.dreamer.config.DreamerConfig`. Returns pure, jittable ``(init, update, evaluate)``; see the
-    module docstring. Raises :class:`ConfigError` if the encoder cannot take the observations."""
+def make_train(cfg: RunConfig, env: Any, env_params: Any) -> Train:
+    """Dreamer on ``env`` (one unbatched environment of the ``ssmrl.env`` protocol, or a host-side one);
+    ``cfg.algo`` is a :class:`ssmrl.dreamer.config.DreamerConfig`. Returns a :class:`ssmrl.algorithm.Train`; see
+    the module docstring. Raises :class:`ConfigError` if the encoder cannot take the observations."""
     algo: DreamerConfig = cfg.algo
     host = getattr(env, "host_side", False)
     if host and cfg.num_seeds != 1:
@@ -225,12 +228,15 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
         return state.replace(update_step=step), jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), metrics)
 
     params = lambda state: (state.wm_params, state.actor_params)
+    agent_params = lambda state: (state.wm_params, state.actor_params, state.critic_params)
     if host:
         eval_seed = cfg.seed + EVAL_SEED_OFFSET
         host_eval = make_host_evaluate(lambda: env.vec(max(cfg.runner.eval_envs, 1), eval_seed), make_policy(True),
                                        initial_carry, cfg.runner.eval_steps)
-        return HostTrain(init=init, params=params, act=make_host_act(vec, make_policy(False), algo.num_steps),
-                         learn=learn, evaluate=lambda key, state: host_eval(key, params(state)), env=vec)
+        parts = HostParts(params=params, act=make_host_act(vec, make_policy(False), algo.num_steps), learn=learn,
+                          env=vec)
+        return Train(init=init, update=None, evaluate=lambda key, state: host_eval(key, params(state)),
+                     agent_params=agent_params, host=parts)
 
     act = make_act(vec, env_params, make_policy(False), algo.num_steps)
     eval_episodes = make_evaluate_episodes(VecEnv(EpisodeStats(env), max(cfg.runner.eval_envs, 1)), env_params,
@@ -244,4 +250,4 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
     def evaluate(key: Array, state: DreamerState) -> dict[str, Array]:
         return eval_episodes(key, params(state))
 
-    return init, update, evaluate
+    return Train(init=init, update=update, evaluate=evaluate, agent_params=agent_params)

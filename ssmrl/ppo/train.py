@@ -1,5 +1,6 @@
-"""Recurrent PPO as pure functions: ``init(key) -> TrainState``, ``update(state) -> (state, metrics)`` and
-``evaluate(key, state) -> metrics``, the triple every algorithm hands to the run layer (``ssmrl.runners``).
+"""Recurrent PPO as pure functions: ``init(key) -> TrainState``, ``update(state) -> (state, metrics)``,
+``evaluate(key, state) -> metrics`` and ``agent_params(state)``, in the :class:`ssmrl.algorithm.Train` every
+algorithm hands to the run layer (``ssmrl.runners``).
 
 One update = one rollout of ``num_steps`` x ``num_envs`` steps, GAE, then ``num_epochs`` passes of
 ``num_minibatches`` gradient steps. Minibatches are drawn over *sequences* (environments, or environment x chunk
@@ -18,6 +19,7 @@ import optax
 from flax import struct
 
 from ssmrl.acting import ActingState, episode_metrics, make_evaluate_episodes
+from ssmrl.algorithm import Train
 from ssmrl.config import ConfigError, RunConfig
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
 from ssmrl.ppo.config import PPOConfig
@@ -75,16 +77,16 @@ def make_network(cfg: RunConfig, env: Any, env_params: Any) -> tuple[ActorCritic
     return net, vec
 
 
-def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Callable, Callable]:
+def make_train(cfg: RunConfig, env: Any, env_params: Any) -> Train:
     """Recurrent PPO on ``env`` (one unbatched environment of the ``ssmrl.env`` protocol) with ``env_params``;
     ``cfg.algo`` is a :class:`ssmrl.ppo.config.PPOConfig`.
 
-    Returns ``(init, update, evaluate)``: ``init(key) -> TrainState``; ``update(state) -> (state, metrics)`` with
+    Returns a :class:`ssmrl.algorithm.Train`: ``init(key) -> TrainState``; ``update(state) -> (state, metrics)`` with
     metrics a dict of float32 scalars (episode_return, episode_length, episodes, loss, policy_loss, value_loss,
     entropy, approx_kl, clip_frac, grad_norm, lr, env_steps); ``evaluate(key, state) -> metrics`` (episode_return,
     episode_length, episodes) runs ``cfg.runner.eval_envs`` fresh environments with the current policy (greedy if
-    ``runner.eval_greedy``) until each has finished one episode (at most ``cfg.runner.eval_steps`` steps).
-    All are pure and jittable and vmap over seeds.
+    ``runner.eval_greedy``) until each has finished one episode (at most ``cfg.runner.eval_steps`` steps);
+    ``agent_params(state) -> state.params`` (the actor-critic's). All are pure and jittable and vmap over seeds.
     """
     if getattr(env, "host_side", False):
         raise ConfigError(f"env.suite={cfg.env.suite}: PPO runs on jittable JAX environments only, and "
@@ -167,4 +169,4 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> tuple[Callable, Cal
     def evaluate(key: Array, state: TrainState) -> dict[str, Array]:
         return eval_episodes(key, state.params)
 
-    return init, update, evaluate
+    return Train(init=init, update=update, evaluate=evaluate, agent_params=lambda state: state.params)

@@ -29,6 +29,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ssmrl.acting import ActingState
+from ssmrl.algorithm import Train
 
 Array = jax.Array
 AXIS = "batch"
@@ -94,23 +95,21 @@ def state_sharding(state_shape: Any, num_seeds: int, mesh: Mesh) -> Any:
     return jax.tree.map(place, state_shape, is_leaf=is_acting)
 
 
-def make_fused_runner(init: Callable, update: Callable, evaluate: Callable | None, keys: Array,
-                      updates_per_call: int, devices: list | None = None) -> tuple[FusedRunner, Any]:
-    """Compile an algorithm's ``init`` / ``update`` (/ ``evaluate``) for ``keys.shape[0]`` seeds.
-
-    init(key) -> state; update(state) -> (state, metrics: dict of float32 scalars);
-    evaluate(key, state) -> metrics dict (or None). Returns (runner, initial state with a leading seed axis,
-    placed across ``devices``, default all devices).
+def make_fused_runner(train: Train, keys: Array, updates_per_call: int,
+                      devices: list | None = None) -> tuple[FusedRunner, Any]:
+    """Compile an algorithm's :class:`ssmrl.algorithm.Train` (``init`` and ``update`` now; ``evaluate``, unless
+    None, at its first call) for ``keys.shape[0]`` seeds (``keys`` [S, 2]). Returns (runner, initial state with a
+    leading seed axis, placed across ``devices``, default all devices).
     """
     num_seeds = keys.shape[0]
-    init_all = over_seeds(init, num_seeds)
+    init_all = over_seeds(train.init, num_seeds)
     state_shape = jax.eval_shape(init_all, keys)
     axis_size = num_seeds if num_seeds > 1 else _acting_batch(state_shape)
     mesh = _mesh(axis_size, devices)
     sharding = state_sharding(state_shape, num_seeds, mesh)
     replicated = NamedSharding(mesh, P())
     state = jax.jit(init_all, out_shardings=sharding)(keys)
-    update_all = over_seeds(update, num_seeds)
+    update_all = over_seeds(train.update, num_seeds)
     metrics_shape = jax.eval_shape(update_all, state_shape)[1]
 
     def run(state, n):
@@ -133,8 +132,8 @@ def make_fused_runner(init: Callable, update: Callable, evaluate: Callable | Non
         return compiled(state, jnp.int32(n))
 
     eval_all = None
-    if evaluate is not None:
-        eval_all = jax.jit(over_seeds(evaluate, num_seeds), out_shardings=replicated)
+    if train.evaluate is not None:
+        eval_all = jax.jit(over_seeds(train.evaluate, num_seeds), out_shardings=replicated)
     return FusedRunner(run=run_call, evaluate=eval_all, compile_s=compile_s, updates_per_call=updates_per_call,
                        devices=tuple(mesh.devices.flat)), state
 

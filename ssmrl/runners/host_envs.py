@@ -1,9 +1,9 @@
-"""The host runner: an algorithm's :class:`ssmrl.host_acting.HostTrain` on a host-side environment (emulators
-stepped from Python), with the same interface as the fused runner so the one run loop (``runners.loop.train``)
-drives both.
+"""The host runner: an algorithm's :class:`ssmrl.algorithm.Train` with host parts (``train.host``, a
+:class:`ssmrl.algorithm.HostParts`) on a host-side environment (emulators stepped from Python), with the same
+interface as the fused runner so the one run loop (``runners.loop.train``) drives both.
 
 One update: the policy steps under ``jit`` and the environment on the host for ``num_steps`` steps
-(``HostTrain.act``), then the compiled ``HostTrain.learn`` stores the trajectory and trains at the configured
+(``HostParts.act``), then the compiled ``HostParts.learn`` stores the trajectory and trains at the configured
 ratio. ``run(state, n)`` does ``n`` updates. The state keeps the leading seed axis of the fused runner's (one seed:
 host environments are not vmapped; run seeds as separate runs).
 
@@ -28,7 +28,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ssmrl.host_acting import HostTrain, host_acting
+from ssmrl.algorithm import Train
+from ssmrl.host_acting import host_acting
 
 Array = jax.Array
 _first = lambda tree: jax.tree.map(lambda x: x[0], tree)
@@ -39,9 +40,10 @@ _batch = lambda tree: jax.tree.map(lambda x: jnp.asarray(x)[None], tree)
 class HostRunner:
     """run(state, n) -> (state, metrics: dict of float32 [updates_per_call, 1], first n rows filled);
     evaluate(keys [1, 2], state) -> metrics dict of [1]; compile_s; updates_per_call; devices;
-    saved(update) / restored(update, state, warn) -> state: the environment snapshot beside each checkpoint."""
+    saved(update) / restored(update, state, warn) -> state: the environment snapshot beside each checkpoint;
+    train: the algorithm's :class:`Train` (``train.host`` set); learn: ``train.host.learn`` compiled."""
 
-    train: HostTrain
+    train: Train
     learn: Callable
     compile_s: float
     updates_per_call: int
@@ -51,7 +53,8 @@ class HostRunner:
 
     def _update(self, state: Any) -> tuple[Any, dict]:
         key, key_act = jax.random.split(state.key)
-        acting, traj = self.train.act(key_act, self.train.params(state), state.acting)
+        host = self.train.host
+        acting, traj = host.act(key_act, host.params(state), state.acting)
         return self.learn(state.replace(acting=acting, key=key), traj)
 
     def run(self, state: Any, n: int) -> tuple[Any, dict[str, Array]]:
@@ -73,7 +76,7 @@ class HostRunner:
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
         path = self.snapshot_dir / f"{update}.pkl"
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(pickle.dumps({"update": update, "env": self.train.env.snapshot()}))
+        tmp.write_bytes(pickle.dumps({"update": update, "env": self.train.host.env.snapshot()}))
         tmp.replace(path)
         steps = sorted(int(p.stem) for p in self.snapshot_dir.glob("*.pkl") if p.stem.isdigit())
         for old in steps[:-self.max_snapshots]:
@@ -87,31 +90,34 @@ class HostRunner:
             data = pickle.loads(path.read_bytes())
             if data.get("update") != update:
                 raise ValueError(f"it holds update {data.get('update')}")
-            self.train.env.restore(data["env"])
+            self.train.host.env.restore(data["env"])
             return state
         except Exception as err:  # missing, truncated or foreign: any failure means the same fallback
             warn(f"warning: no usable environment snapshot for update {update} ({path.name}: "
                  f"{type(err).__name__}: {err}); the environments restart with fresh episodes, so this resume is "
                  "not bit-exact")
         single = _first(state)
-        acting = host_acting(self.train.env, single.acting.carry)
+        acting = host_acting(self.train.host.env, single.acting.carry)
         return _batch(single.replace(acting=acting))
 
 
-def make_host_runner(train: HostTrain, keys: Array, updates_per_call: int, snapshot_dir: str | Path,
+def make_host_runner(train: Train, keys: Array, updates_per_call: int, snapshot_dir: str | Path,
                      max_snapshots: int = 2) -> tuple[HostRunner, Any]:
-    """Initialise ``train`` for one seed (``keys`` [1, 2]), reset its environment and compile. Returns (runner,
-    initial state with a leading seed axis of 1)."""
+    """Initialise ``train`` (``train.host`` set) for one seed (``keys`` [1, 2]), reset its environment and
+    compile. Returns (runner, initial state with a leading seed axis of 1)."""
     if keys.shape[0] != 1:
         raise ValueError(f"a host-side environment trains one seed per run, got {keys.shape[0]} keys")
+    host = train.host
+    if host is None:
+        raise ValueError("make_host_runner needs a Train with host parts (train.host); this one has none")
     start = time.perf_counter()
     state = jax.jit(train.init)(keys[0])
-    state = state.replace(acting=host_acting(train.env, state.acting.carry))
-    learn = jax.jit(train.learn)
-    before = train.env.snapshot()
-    _, traj = train.act(jax.random.PRNGKey(0), train.params(state), state.acting)
+    state = state.replace(acting=host_acting(host.env, state.acting.carry))
+    learn = jax.jit(host.learn)
+    before = host.env.snapshot()
+    _, traj = host.act(jax.random.PRNGKey(0), host.params(state), state.acting)
     learn = learn.lower(state, traj).compile()
-    train.env.restore(before)
+    host.env.restore(before)
     runner = HostRunner(train=train, learn=learn, compile_s=time.perf_counter() - start,
                         updates_per_call=updates_per_call, snapshot_dir=Path(snapshot_dir),
                         max_snapshots=max_snapshots)

@@ -1,12 +1,14 @@
 """The one run loop for every algorithm: compile, progress, logging, checkpoints, exact resume, final
 evaluation, learning curve and ``summary.json``.
 
-An algorithm hands the loop ``make_train(cfg, env, env_params) -> (init, update, evaluate)``: pure functions with
-``init(key) -> state``, ``update(state) -> (state, metrics)`` (metrics: a flat dict of float32 scalars) and
-``evaluate(key, state) -> metrics``; ``cfg.algo`` gives ``num_updates`` and ``steps_per_update``. The loop knows
-nothing else of the algorithm. On a host-side environment (``env.host_side``, e.g. Atari) ``make_train`` returns
-a :class:`ssmrl.host_acting.HostTrain` instead, which :mod:`ssmrl.runners.host_envs` drives with the same calls
-(the fused runner loops ``update`` on the device; the host runner steps the emulators between jitted calls).
+An algorithm hands the loop ``make_train(cfg, env, env_params) -> Train`` (:class:`ssmrl.algorithm.Train`): pure
+functions with ``init(key) -> state``, ``update(state) -> (state, metrics)`` (metrics: a flat dict of float32
+scalars), ``evaluate(key, state) -> metrics`` and ``agent_params(state)``; ``cfg.algo`` gives ``num_updates`` and
+``steps_per_update``. The loop knows nothing else of the algorithm. On a host-side environment (``env.host_side``,
+e.g. Atari) the ``Train`` has host parts (``train.host``) instead of ``update``, which
+:mod:`ssmrl.runners.host_envs` drives with the same calls (the fused runner loops ``update`` on the device; the
+host runner steps the emulators between jitted calls). ``summary.json`` records ``agent_params``: the number of
+real parameters in one seed's ``agent_params(state)``.
 Every metric key becomes a ``metrics.csv`` column and a tensorboard scalar. The episode statistics of the shared
 acting module (``episode_return``, ``episode_length``, ``episodes``) are also
 reduced over seeds here: a seed counts for an update only if one of its episodes ended in it.
@@ -36,9 +38,9 @@ import jax
 import numpy as np
 from rich.console import Console
 
+from ssmrl.algorithm import Train
 from ssmrl.checkpoint import Checkpointer, CheckpointError
 from ssmrl.config import RunConfig
-from ssmrl.host_acting import HostTrain
 from ssmrl.plotting import plot_runs
 from ssmrl.run_log import RunLogger
 from ssmrl.runners.fused import make_fused_runner, seed_keys
@@ -78,7 +80,9 @@ class RunResult:
     """state: final state with a leading seed axis; final_return: mean over seeds of the last logged return;
     eval_return: mean evaluation return (None if not evaluated); eval_metrics: every evaluation metric (means over
     seeds); wall_s: seconds over the whole run (all sessions); compile_s; sps: env steps/s (all seeds) of the
-    updates done in this call; updates: updates done when the call returned."""
+    updates done in this call; updates: updates done when the call returned; agent_params: real parameters of one
+    seed's agent (:meth:`ssmrl.algorithm.Train.agent_param_count`; None for a run completed before it was
+    recorded)."""
 
     state: Any
     final_return: float
@@ -88,6 +92,7 @@ class RunResult:
     compile_s: float
     sps: float
     updates: int
+    agent_params: int | None = None
 
 
 def rows_from_metrics(metrics: dict[str, np.ndarray], sps: float) -> list[dict[str, float | None]]:
@@ -118,6 +123,12 @@ def state_size(state: Any, num_seeds: int) -> str:
     parts = sorted(((mb(getattr(state, f)), f) for f in fields), reverse=True)[:3]
     detail = ", ".join(f"{name} {size:.1f}" for size, name in parts if size >= 0.05)
     return f"state {mb(state):.1f} MB per seed" + (f" ({detail})" if detail else "")
+
+
+def one_seed_shapes(state: Any) -> Any:
+    """The shapes (``jax.ShapeDtypeStruct``) of one seed's state in ``state`` (leading seed axis); nothing is
+    computed or copied."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), state)
 
 
 def _mean_over_seeds(metrics: dict[str, np.ndarray]) -> dict[str, float]:
@@ -153,14 +164,15 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
     if saved_step == num_updates and (run_dir / "summary.json").exists():
         ckpt.close()
         return _completed(run_dir, num_updates, console)
-    parts = make_train(cfg, env, env_params)
+    parts: Train = make_train(cfg, env, env_params)
     console.print(f"compiling {cfg.model.name} on {cfg.env.env_id}: up to {per_call} updates x {cfg.num_seeds} "
                   "seed(s) per call ...", highlight=False)
-    if isinstance(parts, HostTrain):
+    if parts.host is not None:
         runner, state = make_host_runner(parts, seed_keys(cfg.seed, cfg.num_seeds), per_call,
                                          run_dir / "env_snapshots", cfg.runner.max_checkpoints)
     else:
-        runner, state = make_fused_runner(*parts, seed_keys(cfg.seed, cfg.num_seeds), per_call, devices)
+        runner, state = make_fused_runner(parts, seed_keys(cfg.seed, cfg.num_seeds), per_call, devices)
+    agent_params = parts.agent_param_count(one_seed_shapes(state))
     console.print(f"compiled in {runner.compile_s:.1f} s; {num_updates} updates of {steps} env steps per seed"
                   f"{f' on {len(runner.devices)} devices' if len(runner.devices) > 1 else ''}; "
                   f"{state_size(state, cfg.num_seeds)}", highlight=False)
@@ -230,7 +242,7 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
         raise
     try:
         return _finish(cfg, runner, state, logger, ckpt, run_dir, console, done, start_done, last_return, train_s,
-                       wall_before, start_time)
+                       wall_before, start_time, agent_params)
     except KeyboardInterrupt:
         logger.close()
         ckpt.close()
@@ -247,7 +259,7 @@ def _evaluate_during(cfg, runner, state, update: int) -> float:
 
 
 def _finish(cfg, runner, state, logger, ckpt, run_dir, console, done, start_done, last_return, train_s, wall_before,
-            start_time) -> RunResult:
+            start_time, agent_params) -> RunResult:
     """Final evaluation, curve and summary of a run that stopped at update ``done``."""
     num_updates, steps = cfg.algo.num_updates, cfg.algo.steps_per_update
     eval_metrics: dict = {}
@@ -264,7 +276,8 @@ def _finish(cfg, runner, state, logger, ckpt, run_dir, console, done, start_done
     result = RunResult(state=state, final_return=float(last_return), eval_return=eval_return,
                        eval_metrics=eval_metrics, wall_s=wall_before + time.perf_counter() - start_time,
                        compile_s=runner.compile_s,
-                       sps=((done - start_done) * steps * cfg.num_seeds / train_s) if train_s else 0.0, updates=done)
+                       sps=((done - start_done) * steps * cfg.num_seeds / train_s) if train_s else 0.0, updates=done,
+                       agent_params=agent_params)
     summary = {k: v for k, v in result.__dict__.items() if k != "state"}
     window = cfg.runner.final_window
     summary.update(env_steps=done * steps, complete=done == num_updates, train_return_window=window,
@@ -304,4 +317,4 @@ def _completed(run_dir: Path, num_updates: int, console: Console) -> RunResult:
     return RunResult(state=None, final_return=summary.get("final_return", float("nan")),
                      eval_return=summary.get("eval_return"), eval_metrics=summary.get("eval_metrics", {}),
                      wall_s=summary.get("wall_s", 0.0), compile_s=summary.get("compile_s", 0.0),
-                     sps=summary.get("sps", 0.0), updates=num_updates)
+                     sps=summary.get("sps", 0.0), updates=num_updates, agent_params=summary.get("agent_params"))

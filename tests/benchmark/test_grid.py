@@ -14,6 +14,7 @@ import pytest
 from flax import struct
 
 from ssmrl.acting import make_evaluate_episodes
+from ssmrl.algorithm import Train
 from ssmrl.benchmark.rl_grid import Algorithm, cell_status, main, plan, run_grid
 from ssmrl.benchmark.settings import load_settings
 from ssmrl.benchmark.trials import trial_returns
@@ -34,17 +35,24 @@ def fake_env(name, **kwargs):
     return None, kwargs
 
 
-def fake_algorithm():
-    make_train = lambda cfg, env, env_params: (lambda key: {"w": jnp.zeros(5)}, None, None)
-    return Algorithm("ppo", PPOConfig, make_train, agent_params=lambda state: state)
+def fake_algorithm(built=None):
+    """An agent of 5 parameters; ``built``: a list that gets the model name of every ``make_train`` call."""
+    def make_train(cfg, env, env_params):
+        if built is not None:
+            built.append(cfg.model.name)
+        return Train(init=lambda key: {"w": jnp.zeros(5)}, update=None, evaluate=None, agent_params=lambda s: s)
+
+    return Algorithm("ppo", PPOConfig, make_train)
 
 
 class FakeTrain:
     """Stands in for ``ssmrl.runners.loop.train``: writes a 3-update metrics.csv and a complete summary.json;
-    records the run dirs it was called on; ``diverge``: run dirs (model names) to raise Diverged on instead."""
+    records the run dirs it was called on; ``diverge``: run dirs (model names) to raise Diverged on instead;
+    ``agent_params``: the count the summary records (None: the summary has none, as a run summarised before the
+    run layer recorded it)."""
 
-    def __init__(self, diverge=()):
-        self.calls, self.diverge = [], set(diverge)
+    def __init__(self, diverge=(), agent_params=None):
+        self.calls, self.diverge, self.agent_params = [], set(diverge), agent_params
 
     def __call__(self, cfg, make_train, env, env_params, run_dir, console=None):
         self.calls.append(Path(run_dir).name)
@@ -56,8 +64,10 @@ class FakeTrain:
             writer.writerow(["update", "env_steps", "episode_return", *seeds])
             for u in range(1, 4):
                 writer.writerow([u, 100 * u, 0.1 * u, *[0.1 * u + 0.01 * i for i in range(cfg.num_seeds)]])
-        (Path(run_dir) / "summary.json").write_text(json.dumps({"complete": True, "eval_return": 0.5, "wall_s": 2.0,
-                                                                "compile_s": 1.0, "sps": 150.0}))
+        summary = {"complete": True, "eval_return": 0.5, "wall_s": 2.0, "compile_s": 1.0, "sps": 150.0}
+        if self.agent_params is not None:
+            summary["agent_params"] = self.agent_params
+        (Path(run_dir) / "summary.json").write_text(json.dumps(summary))
         return SimpleNamespace(state=None)
 
 
@@ -122,9 +132,9 @@ def test_match_params_sets_each_width(tmp_path):
         assert cell.cfg.model.d_model == cell.match.d_model and abs(cell.match.rel_error) < 0.3, cell.match
 
 
-def _grid(tmp_path, *argv, train=None):
+def _grid(tmp_path, *argv, train=None, algorithm=None):
     s = settings(tmp_path, *argv)
-    algos = {"ppo": fake_algorithm()}
+    algos = {"ppo": algorithm or fake_algorithm()}
     cells = plan(s, CONFIGS, algos, fake_env)
     lines = []
     train = train or FakeTrain()
@@ -140,7 +150,7 @@ def test_grid_runs_each_cell_once_and_resumes(tmp_path):
     assert all(cell_status(c) == "done" for c in cells) and [r["status"] for r in table] == ["ok"] * 5
     # seed i logs 0.1 u + 0.01 i for u = 1..3 -> MMER over seeds (0.30 + 0.31) / 2 = 0.305 +- 0.005
     assert table[0]["mmer"] == pytest.approx(0.305) and table[0]["mmer_std"] == pytest.approx(0.005)
-    assert table[0]["agent_params"] == 5 and table[0]["core_params"] > 0
+    assert table[0]["agent_params"] == 5 and table[0]["core_params"] > 0  # no count in the summary: from init
     for name in ("results.csv", "results.md", "summary.png", "curves_popgym_RepeatPreviousEasy.png"):
         assert (tmp_path / name).is_file(), name
     stamps = {c.model: (c.run_dir / "benchmark.json").stat().st_mtime_ns for c in cells}
@@ -154,6 +164,12 @@ def test_grid_runs_each_cell_once_and_resumes(tmp_path):
     assert {c.model: (c.run_dir / "benchmark.json").stat().st_mtime_ns for c in cells if c.model != "gru"} == {
         m: t for m, t in stamps.items() if m != "gru"}
     assert len(table) == 5 and all(r["status"] == "ok" for r in table)
+
+
+def test_agent_params_come_from_the_run_summary(tmp_path):
+    built = []
+    _, table, _, _ = _grid(tmp_path, train=FakeTrain(agent_params=7), algorithm=fake_algorithm(built))
+    assert [r["agent_params"] for r in table] == [7] * 5 and built == []  # make_train is not called again
 
 
 def test_max_cells_stops_early_and_the_rest_follow(tmp_path):
@@ -250,7 +266,8 @@ def test_trial_returns_per_trial_index():
         def make_train(cfg, env_, env_params):
             evaluate = make_evaluate_episodes(VecEnv(EpisodeStats(env_), cfg.runner.eval_envs), env_params, policy,
                                               lambda b: jnp.zeros((b,)), cfg.runner.eval_steps)
-            return None, None, lambda key, state: evaluate(key, state)
+            return Train(init=lambda key: None, update=None, evaluate=lambda key, state: evaluate(key, state),
+                         agent_params=lambda state: state)
         return make_train
 
     def random_policy(params_, carry, obs, is_first, key):

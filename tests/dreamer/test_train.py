@@ -10,6 +10,7 @@ import pytest
 from toy_env import Counter
 
 import envs
+from ssmrl.algorithm import tree_param_count
 from ssmrl.config import ConfigError, run_config_from_dict
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.train import make_train
@@ -51,6 +52,10 @@ def test_same_seed_identical_metrics_and_exact_resume(tmp_path):
     replay = jax.tree.map(lambda x: np.asarray(x[0]), full.state.replay)
     assert replay.terminated.any() and replay.truncated.any()
     assert np.isfinite(full.eval_return)
+    # World model, actor and critic of one seed, as the benchmark counted them from the shapes of init.
+    shapes = jax.eval_shape(make_train(cfg, env, env.default_params).init, jax.random.PRNGKey(0))
+    assert full.agent_params == resumed.agent_params == tree_param_count(
+        (shapes.wm_params, shapes.actor_params, shapes.critic_params)) > 0
 
 
 @pytest.mark.parametrize("algo, words", [
@@ -94,8 +99,8 @@ def test_reward_multiplier_scales_replayed_rewards_only():
     for mult in (1.0, 3.0):
         cfg = run_config_from_dict({**CFG, "algo": {**TINY, "learning_starts": 64, "reward_multiplier": mult}},
                                    DreamerConfig)
-        init, update, _ = make_train(cfg, env, env.default_params)
-        state, metrics = jax.jit(update)(init(jax.random.key(0)))
+        parts = make_train(cfg, env, env.default_params)
+        state, metrics = jax.jit(parts.update)(parts.init(jax.random.key(0)))
         out[mult] = (np.asarray(state.replay.reward), {k: float(v) for k, v in metrics.items()})
     rewards, scaled = out[1.0][0], out[3.0][0]
     assert np.abs(rewards).sum() > 0

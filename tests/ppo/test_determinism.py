@@ -10,9 +10,9 @@ from ssmrl.ppo.train import make_train
 
 
 def _run(cfg, env, updates=3):
-    init, update, _ = make_train(cfg, env, env.default_params)
-    state = jax.jit(init)(jax.random.PRNGKey(7))
-    update = jax.jit(update)
+    parts = make_train(cfg, env, env.default_params)
+    state = jax.jit(parts.init)(jax.random.PRNGKey(7))
+    update = jax.jit(parts.update)
     history = []
     for _ in range(updates):
         state, metrics = update(state)

@@ -14,6 +14,7 @@ from flax import struct
 from toy_env import Counter
 
 from ssmrl.acting import ActingState, episode_metrics, init_acting, make_act
+from ssmrl.algorithm import Train
 from ssmrl.config import CollectConfig, ConfigError, run_config_from_dict
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
 from ssmrl.runners.loop import train
@@ -69,7 +70,7 @@ def make_toy_train(cfg, env, env_params):
     def evaluate(key, state):
         return {"toy_eval_prob_one": jax.nn.softmax(state.logits)[1]}
 
-    return init, update, evaluate
+    return Train(init=init, update=update, evaluate=evaluate, agent_params=lambda state: state.logits)
 
 
 CFG = {"model": {"name": "identity", "d_model": 4, "n_layers": 1},
@@ -100,6 +101,7 @@ def test_toy_algorithm_logs_checkpoints_resumes_and_plots(tmp_path):
     assert (tmp_path / "full" / "learning_curve.png").stat().st_size > 0
     summary = json.loads((tmp_path / "full" / "summary.json").read_text())
     assert summary["updates"] == 7 and summary["eval_metrics"]["toy_eval_prob_one"] > 0.6
+    assert summary["agent_params"] == 2  # one seed's logits
 
     # Killed after update 3 (checkpoint at 3), resumed: bit-identical state and metrics.
     killed = train(cfg, make_toy_train, env, env.default_params, tmp_path / "killed", stop_after=3)
@@ -109,3 +111,5 @@ def test_toy_algorithm_logs_checkpoints_resumes_and_plots(tmp_path):
     jax.tree.map(np.testing.assert_array_equal, full.state, resumed.state)
     assert _rows(tmp_path / "killed") == rows
     assert resumed.eval_metrics == full.eval_metrics
+    again = train(cfg, make_toy_train, env, env.default_params, tmp_path / "full")  # complete: read back, not run
+    assert again.state is None and again.agent_params == 2

@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from envs.atari import Atari100k
+from ssmrl.algorithm import tree_param_count
 from ssmrl.config import run_config_from_dict
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.train import make_train
@@ -57,6 +58,10 @@ def test_killed_and_resumed_host_run_matches_uninterrupted(tmp_path):
     summary = json.loads((tmp_path / "full" / "summary.json").read_text())
     assert summary["complete"] and summary["env_steps"] == 96 and summary["train_return_window"] == 10_000
     assert summary["eval_metrics"]["episodes"] in (0.0, 1.0)  # a 20-step cap rarely ends a Pong episode
+    parts = make_train(cfg, env, None)  # world model, actor and critic, as the benchmark counted them from init
+    shapes = jax.eval_shape(parts.init, jax.random.PRNGKey(0))
+    parts.host.env.close()
+    assert summary["agent_params"] == tree_param_count((shapes.wm_params, shapes.actor_params, shapes.critic_params))
 
 
 def test_window_return_weights_each_update_by_its_episodes(tmp_path):

@@ -1,12 +1,14 @@
 """A run killed after a checkpoint and resumed ends with exactly the parameters of an uninterrupted run."""
 
 import csv
+import json
 
 import jax
 import numpy as np
 import pytest
 
 import envs
+from ssmrl.algorithm import tree_param_count
 from ssmrl.ppo.config import ppo_run_config
 from ssmrl.ppo.train import make_train
 from ssmrl.runners.loop import train
@@ -52,6 +54,10 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
     assert [u for u, v in evals.items() if v != ""] == ["4", "8"]
     assert all(-1 <= float(evals[u]) <= 1 for u in ("4", "8"))
     assert (tmp_path / "full" / "summary.json").exists() and list((tmp_path / "full" / "tb").iterdir())
+    # One seed's actor-critic parameters, as the benchmark counted them from the shapes of init.
+    shapes = jax.eval_shape(make_train(cfg, env, env_params).init, jax.random.PRNGKey(0))
+    summary = json.loads((tmp_path / "full" / "summary.json").read_text())
+    assert summary["agent_params"] == full.agent_params == tree_param_count(shapes.params) > 0
 
 
 def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):

@@ -194,7 +194,7 @@ def test_divergence_stops_with_the_update_and_keeps_a_finite_checkpoint(tmp_path
 
     cfg = run_config_from_dict(json.loads(json.dumps(_yaml(tmp_path / "div" / "config.yaml"))), PPOConfig)
     env, env_params = envs.make(cfg.env.env_id)
-    init = make_train(cfg, env, env_params)[0]
+    init = make_train(cfg, env, env_params).init
     like = jax.tree.map(lambda x: x[None], jax.jit(init)(jax.random.PRNGKey(0)))
     step, state = Checkpointer(tmp_path / "div" / "checkpoints").restore_latest(like)
     assert step == update - 1
