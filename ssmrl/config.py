@@ -27,6 +27,19 @@ class ConfigError(ValueError):
     """A user mistake in the configuration; the message names the key and the valid values."""
 
 
+BOUNDS = {">= 1": lambda v: v >= 1, ">= 0": lambda v: v >= 0, "> 0": lambda v: v > 0,
+          "in [0, 1]": lambda v: 0 <= v <= 1, "in [0, 1)": lambda v: 0 <= v < 1}
+
+
+def check_bounds(cfg: Any, where: str, bound: str, *keys: str) -> None:
+    """ConfigError ``<where>.<key> must be <bound>, got <value>`` for the first of ``keys`` whose value on ``cfg``
+    is outside ``bound`` (a key of :data:`BOUNDS`)."""
+    for key in keys:
+        value = getattr(cfg, key)
+        if not BOUNDS[bound](value):
+            raise ConfigError(f"{where}.{key} must be {bound}, got {value}")
+
+
 class AlgoSchema(Protocol):
     """What the run layer needs of an algorithm's config: how many updates a run has, how many env steps (per
     seed) one update collects, and a ``validate`` that raises :class:`ConfigError` with ``algo.``-prefixed keys."""
@@ -59,9 +72,7 @@ class CollectConfig:
         return self.total_timesteps // self.steps_per_update
 
     def validate_collection(self) -> None:
-        for key in ("total_timesteps", "num_envs", "num_steps"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"algo.{key} must be >= 1, got {getattr(self, key)}")
+        check_bounds(self, "algo", ">= 1", "total_timesteps", "num_envs", "num_steps")
         if self.total_timesteps < self.steps_per_update:
             raise ConfigError(f"algo.total_timesteps={self.total_timesteps} is below one update of algo.num_envs x "
                               f"algo.num_steps = {self.steps_per_update} env steps")
@@ -117,9 +128,8 @@ class RunnerConfig:
             raise ConfigError(f"runner.eval_envs must be >= 0 (0: no final evaluation), got {self.eval_envs}")
         if self.eval_every < 0:
             raise ConfigError(f"runner.eval_every must be >= 0 (0: only the final evaluation), got {self.eval_every}")
-        for key in ("updates_per_call", "checkpoint_every", "max_checkpoints", "eval_steps", "final_window"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"runner.{key} must be >= 1, got {getattr(self, key)}")
+        check_bounds(self, "runner", ">= 1", "updates_per_call", "checkpoint_every", "max_checkpoints", "eval_steps",
+                     "final_window")
 
 
 @dataclass(frozen=True)

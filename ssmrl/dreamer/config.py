@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ssmrl.config import CollectConfig, ConfigError
+from ssmrl.config import CollectConfig, ConfigError, check_bounds
 from ssmrl.world_model.config import WorldModelConfig
 
 
@@ -64,9 +64,7 @@ class DreamerConfig(CollectConfig, WorldModelConfig):
         """Raise :class:`ConfigError` naming the ``algo.*`` key and its valid values."""
         self.validate_collection()
         self.validate_world_model("algo")
-        for key in ("batch_size", "seq_len", "replay_capacity", "horizon"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"algo.{key} must be >= 1, got {getattr(self, key)}")
+        check_bounds(self, "algo", ">= 1", "batch_size", "seq_len", "replay_capacity", "horizon")
         per_env = self.replay_capacity // self.num_envs
         if per_env < self.seq_len:
             raise ConfigError(f"algo.seq_len={self.seq_len} is longer than the replay holds per environment "
@@ -77,14 +75,6 @@ class DreamerConfig(CollectConfig, WorldModelConfig):
             raise ConfigError(f"algo.train_ratio={self.train_ratio:g} gives {self.grad_steps} gradient steps per "
                               f"update (train_ratio x {self.steps_per_update} collected / {self.batch_size} x "
                               f"{self.seq_len} replayed); valid: algo.train_ratio >= {least:g}")
-        if self.learning_starts < 0:
-            raise ConfigError(f"algo.learning_starts must be >= 0, got {self.learning_starts}")
-        for key in ("actor_lr", "critic_lr", "ac_grad_clip", "reward_multiplier"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"algo.{key} must be > 0, got {getattr(self, key)}")
-        for key in ("ent_coef", "slow_critic_reg", "replay_critic"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"algo.{key} must be >= 0, got {getattr(self, key)}")
-        for key in ("gamma", "lam", "slow_critic_decay", "return_norm_decay"):
-            if not 0 <= getattr(self, key) <= 1:
-                raise ConfigError(f"algo.{key} must be in [0, 1], got {getattr(self, key)}")
+        check_bounds(self, "algo", "> 0", "actor_lr", "critic_lr", "ac_grad_clip", "reward_multiplier")
+        check_bounds(self, "algo", ">= 0", "learning_starts", "ent_coef", "slow_critic_reg", "replay_critic")
+        check_bounds(self, "algo", "in [0, 1]", "gamma", "lam", "slow_critic_decay", "return_norm_decay")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ssmrl.config import CollectConfig, ConfigError, RunConfig, run_config_from_dict
+from ssmrl.config import CollectConfig, ConfigError, RunConfig, check_bounds, run_config_from_dict
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,7 @@ class PPOConfig(CollectConfig):
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the ``algo.*`` key and its valid values."""
         self.validate_collection()
-        for key in ("num_epochs", "num_minibatches"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"algo.{key} must be >= 1, got {getattr(self, key)}")
+        check_bounds(self, "algo", ">= 1", "num_epochs", "num_minibatches")
         if self.num_envs % self.num_minibatches:
             raise ConfigError(f"algo.num_envs={self.num_envs} is not divisible by algo.num_minibatches="
                               f"{self.num_minibatches}; valid num_minibatches: "
@@ -46,12 +44,8 @@ class PPOConfig(CollectConfig):
         if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
             raise ConfigError(f"algo.gamma must be in (0, 1] and algo.gae_lambda in [0, 1], got {self.gamma}, "
                               f"{self.gae_lambda}")
-        for key in ("lr", "clip_eps", "max_grad_norm"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"algo.{key} must be > 0, got {getattr(self, key)}")
-        for key in ("vf_coef", "ent_coef"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"algo.{key} must be >= 0, got {getattr(self, key)}")
+        check_bounds(self, "algo", "> 0", "lr", "clip_eps", "max_grad_norm")
+        check_bounds(self, "algo", ">= 0", "vf_coef", "ent_coef")
 
 
 def ppo_run_config(data: dict, valid_tasks: list[str] | None = None) -> RunConfig:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ssmrl.config import ConfigError
+from ssmrl.config import ConfigError, check_bounds
 
 POSTERIORS = ("s4wm", "recurrent")
 
@@ -45,14 +45,8 @@ class WorldModelConfig:
         """Raise :class:`ConfigError` naming ``<where>.<key>`` and its valid values."""
         if self.posterior not in POSTERIORS:
             raise ConfigError(f"{where}.posterior: unknown {self.posterior!r}; valid: {list(POSTERIORS)}")
-        for key in ("latent_groups", "latent_classes", "hidden", "mlp_layers", "reward_bins", "cnn_depth"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{where}.{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("wm_lr", "wm_grad_clip", "image_scale"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"{where}.{key} must be > 0, got {getattr(self, key)}")
-        for key in ("free_bits", "dyn_scale", "rep_scale"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"{where}.{key} must be >= 0, got {getattr(self, key)}")
-        if not 0 <= self.unimix < 1:
-            raise ConfigError(f"{where}.unimix must be in [0, 1), got {self.unimix}")
+        check_bounds(self, where, ">= 1", "latent_groups", "latent_classes", "hidden", "mlp_layers", "reward_bins",
+                     "cnn_depth")
+        check_bounds(self, where, "> 0", "wm_lr", "wm_grad_clip", "image_scale")
+        check_bounds(self, where, ">= 0", "free_bits", "dyn_scale", "rep_scale")
+        check_bounds(self, where, "in [0, 1)", "unimix")
