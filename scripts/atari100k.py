@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ssmrl.benchmark.atari_sweep import SET_BY_SWEEP, AtariCell, AtariCells
-from ssmrl.benchmark.engine import FAILED, OK, exit_status, plan, run_units, say_line
+from ssmrl.benchmark.engine import FAILED, OK, claim_out_dir, exit_status, plan, run_units, say_line
 from ssmrl.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,11 +129,10 @@ def sweep(args: Args) -> int:
     runner = Path(args.keys.get("runner", ROOT / "scripts" / "dreamer.py"))
     if not runner.is_file():
         raise ConfigError(f"runner={runner}: no such script")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"out_dir={out_dir} is a file; give a folder")
     cells = [AtariCell(g, s, out_dir) for g in games for s in seeds]
     kind = AtariCells(runner, args.overrides, str(ROOT))
     the_plan = plan(cells, kind)
+    claim_out_dir(out_dir, "atari100k", "logs/*/seed*.log")
     say_line(f"plan: {len(cells)} cells ({len(games)} games x {len(seeds)} seeds): {the_plan.counts()} -> {out_dir}")
     outcome = run_units(the_plan, kind, say_line)
     failed = [cell.label for cell, _ in outcome.failed]

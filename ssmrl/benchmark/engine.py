@@ -13,6 +13,10 @@ unit, record)``, its progress line.
 anything runs), the plan line, then the units not done, at most ``max_units`` of them (None: all; 0: none), a line
 each; ``after_each(unit)`` after each finished one (e.g. rewrite the report).
 
+**Output folders** (:func:`claim_out_dir`): a grid writes only into a folder that is absent, empty or one a grid of
+the same kind wrote (its marker file :data:`MARKER`, or the records of an earlier version's grid), so that it never
+replaces a user's own files; :func:`written_line` names the report files that exist.
+
 **Exit codes** (:func:`exit_status`, the body of every grid script): :data:`OK`; :data:`FAILED` when units failed;
 :data:`USAGE` after one line ``config error: ...`` (a bad setting) or ``error: ...`` (a value, run directory,
 checkpoint or file that cannot be used); :data:`INTERRUPTED` on Ctrl-C. Nothing finished is touched on any of them.
@@ -22,9 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+from ssmrl.config import ConfigError
+from ssmrl.output import read_json, write_json
+
 DONE, PARTIAL, ABSENT = "done", "partial", "absent"
+MARKER = ".ssmrl-grid"  # in a grid's out_dir: {"grid": <kind name>}
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
 
 
@@ -102,6 +111,36 @@ def run_units(the_plan: Plan, kind: Kind, say: Callable[[str], None],
         if after_each is not None:
             after_each(unit)
     return outcome
+
+
+def claim_out_dir(out_dir: Path, grid: str, records: str) -> None:
+    """Make ``out_dir`` this grid's (its :data:`MARKER` written) if it is absent, empty, marked by a grid of the same
+    kind, or holds that grid's records from before the marker (``records``: a glob under ``out_dir``, e.g.
+    ``runs/*/*/*/benchmark.json``); ConfigError (one line, nothing written) otherwise, naming what is there."""
+    marker = out_dir / MARKER
+    if marker.is_file():
+        owner = read_json(marker).get("grid")
+        if owner != grid:
+            raise ConfigError(f"out_dir={out_dir} belongs to another kind of grid ({owner!r}, this is {grid!r}); "
+                              "give another out_dir")
+        return
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"out_dir={out_dir} is a file; give a folder")
+    entries = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else []
+    if entries and not any(out_dir.glob(records)):
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise ConfigError(f"out_dir={out_dir} holds files that no {grid} grid wrote ({shown}); give a new or empty "
+                          "folder (a grid's reports would replace files of the same name)")
+    write_json(marker, {"grid": grid})
+
+
+def written_line(out_dir: Path, names: Sequence[str]) -> str:
+    """``results: <first> (and <the others>)`` for the files of ``names`` (globs allowed) that exist in ``out_dir``;
+    ``results: none written yet in <out_dir>`` when none does."""
+    found = [str(p.relative_to(out_dir)) for name in names for p in sorted(out_dir.glob(name))]
+    if not found:
+        return f"results: none written yet in {out_dir}"
+    return f"results: {out_dir / found[0]}" + (f" (and {', '.join(found[1:])})" if len(found) > 1 else "")
 
 
 def say_line(text: str) -> None:

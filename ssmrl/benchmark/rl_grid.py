@@ -42,7 +42,17 @@ import yaml
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from ssmrl.benchmark.engine import ABSENT, DONE, PARTIAL, Plan, exit_status, run_units, say_line
+from ssmrl.benchmark.engine import (
+    ABSENT,
+    DONE,
+    PARTIAL,
+    Plan,
+    claim_out_dir,
+    exit_status,
+    run_units,
+    say_line,
+    written_line,
+)
 from ssmrl.benchmark.engine import plan as plan_units
 from ssmrl.benchmark.report import markdown, plot_curves, plot_summary, plot_trials, write_csv
 from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns
@@ -408,6 +418,7 @@ def run_grid(settings: Settings, cells: Sequence[Cell], algorithms: dict[str, Al
     ``max_cells``), a line each, then write the report; returns its rows."""
     kind = RLCells(settings, algorithms, make_env, train_fn)
     the_plan = plan_units(cells, kind, settings.max_cells)
+    claim_out_dir(settings.out_dir, "rl", "runs/**/" + CELL_FILE)
     say(plan_line(settings, cells, the_plan))
 
     def after_each(cell: Cell) -> None:
@@ -416,7 +427,7 @@ def run_grid(settings: Settings, cells: Sequence[Cell], algorithms: dict[str, Al
 
     run_units(the_plan, kind, say, after_each)
     table = write_report(settings, cells)
-    say(f"results: {settings.out_dir / 'results.md'} (and results.csv, curves_*.png, summary.png)")
+    say(written_line(settings.out_dir, ["results.md", "results.csv", "curves_*.png", "summary.png", "trials_*.png"]))
     return table
 
 

@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ssmrl.benchmark.engine import ABSENT, DONE, run_units, say_line
+from ssmrl.benchmark.engine import ABSENT, DONE, claim_out_dir, run_units, say_line, written_line
 from ssmrl.benchmark.engine import plan as plan_units
 from ssmrl.benchmark.settings import apply_xla_flags, flatten
 from ssmrl.benchmark.sizing import stack_param_count, tree_param_count
@@ -313,6 +313,7 @@ def run_wm_grid(settings: WMSettings, cells: Sequence[WMCell], speeds: Sequence[
     units = [u for name in dict.fromkeys(c.model for c in cells)
              for u in [*[c for c in cells if c.model == name], *[s for s in speeds if s.model == name]]]
     the_plan = plan_units(units, kind, settings.max_cells)
+    claim_out_dir(settings.out_dir, "world_model", f"{WM_DIR}/**/{ROW_FILE}")
     sweep = f" + {len(speeds)} speed sweeps (T={','.join(map(str, settings.speed_lengths))})" if speeds else ""
     say(f"plan: {len(cells)} cells ({len(settings.models)} models x {len(settings.tasks)} tasks){sweep}: "
         f"{the_plan.counts()} -> {settings.out_dir}")
@@ -324,8 +325,8 @@ def run_wm_grid(settings: WMSettings, cells: Sequence[WMCell], speeds: Sequence[
         if saved.get("status") != "ok" or saved.get("spec") != json.loads(json.dumps(spec)):
             say(reference_line(run_references(task, ours, *kind.episodes(task), settings)))
     rows = write_wm_report(settings, cells, speeds)
-    say(f"results: {settings.out_dir / 'wm_results.md'} (and wm_results.csv, wm_mse_*.png, wm_strip_*.png"
-        + (", wm_speed.png)" if speeds else ")"))
+    say(written_line(settings.out_dir, ["wm_results.md", "wm_results.csv", "wm_speed.csv", "wm_mse_*.png",
+                                        "wm_strip_*.png", "wm_speed.png"]))
     return rows
 
 

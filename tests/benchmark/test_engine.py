@@ -3,6 +3,8 @@ the one map from errors to exit codes."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ssmrl.benchmark.engine import (
@@ -10,13 +12,16 @@ from ssmrl.benchmark.engine import (
     DONE,
     FAILED,
     INTERRUPTED,
+    MARKER,
     OK,
     PARTIAL,
     USAGE,
     UnitFailed,
+    claim_out_dir,
     exit_status,
     plan,
     run_units,
+    written_line,
 )
 from ssmrl.checkpoint import CheckpointError
 from ssmrl.config import ConfigError
@@ -101,3 +106,28 @@ def test_exit_status_maps_each_error_to_one_line(body, status, line):
     said = []
     assert exit_status(body, said.append) == status
     assert said == ([] if line is None else [line])
+
+
+def test_claim_out_dir_marks_new_and_empty_folders_and_refuses_foreign_ones(tmp_path):
+    claim_out_dir(tmp_path / "new", "rl", "runs/**/benchmark.json")  # absent: created and marked
+    assert json.loads((tmp_path / "new" / MARKER).read_text()) == {"grid": "rl"}
+    claim_out_dir(tmp_path / "new", "rl", "runs/**/benchmark.json")  # ours: fine
+    with pytest.raises(ConfigError, match=r"belongs to another kind of grid \('rl', this is 'world_model'\)"):
+        claim_out_dir(tmp_path / "new", "world_model", "wm/**/row.json")
+    (tmp_path / "mine").mkdir()
+    for name in ("a.txt", "b", "c", "d", "e", "f"):
+        (tmp_path / "mine" / name).write_text("x")
+    with pytest.raises(ConfigError, match=r"holds files that no rl grid wrote \(a.txt, b, c, d, e, \.\.\.\)"):
+        claim_out_dir(tmp_path / "mine", "rl", "runs/**/benchmark.json")
+    assert not (tmp_path / "mine" / MARKER).exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file; give a folder"):
+        claim_out_dir(tmp_path / "file", "rl", "runs/**/benchmark.json")
+
+
+def test_written_line_names_the_files_that_exist(tmp_path):
+    assert written_line(tmp_path, ["results.md", "curves_*.png"]) == f"results: none written yet in {tmp_path}"
+    for name in ("results.md", "curves_b.png", "curves_a.png"):
+        (tmp_path / name).write_text("x")
+    assert written_line(tmp_path, ["results.md", "results.csv", "curves_*.png"]) == (
+        f"results: {tmp_path / 'results.md'} (and curves_a.png, curves_b.png)")

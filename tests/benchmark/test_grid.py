@@ -276,3 +276,23 @@ def test_trial_returns_per_trial_index():
     cfg = RunConfig(algo=None, runner=RunnerConfig(eval_envs=3, eval_steps=16), num_seeds=2)
     out = trial_returns(make_train_with(random_policy), cfg, Trials(), _TrialsParams(), jnp.zeros((2,)), 4)
     np.testing.assert_allclose(out, [[2.0, 4.0, 6.0, 8.0]] * 2)  # trial i returns 2 (i + 1)
+
+
+def test_an_out_dir_with_a_users_files_is_refused_and_left_as_it_was(tmp_path):
+    (tmp_path / "results.md").write_text("notes\n")  # a file of the same name as the grid's report
+    with pytest.raises(ConfigError, match=r"holds files that no rl grid wrote \(results.md\)"):
+        _grid(tmp_path, "max_cells=0")
+    assert [p.name for p in tmp_path.iterdir()] == ["results.md"] and (tmp_path / "results.md").read_text() == "notes\n"
+
+
+def test_an_out_dir_of_a_grid_from_before_the_marker_is_adopted(tmp_path):
+    _grid(tmp_path, "max_cells=1")
+    (tmp_path / ".ssmrl-grid").unlink()  # as an earlier version left it: its cell records are there
+    _, _, train, _ = _grid(tmp_path, "max_cells=1")
+    assert train.calls == ["gru"] and (tmp_path / ".ssmrl-grid").is_file()
+
+
+def test_max_cells_0_into_an_empty_out_dir_names_only_what_it_wrote(tmp_path):
+    _, _, train, lines = _grid(tmp_path, "max_cells=0")
+    # no cell has metrics: results.md and results.csv are written, no curves and no summary.png
+    assert train.calls == [] and lines[-1] == f"results: {tmp_path / 'results.md'} (and results.csv)"

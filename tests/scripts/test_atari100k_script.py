@@ -239,3 +239,14 @@ def test_ctrl_c_hands_one_sigint_to_the_run_and_exits_130(tmp_path, fake):
     assert "interrupted during Pong seed 0; its run saved what it could; finished cells are kept; the same command "\
            "resumes" in out and "Traceback" not in out
     assert "Pong seed 1" not in out.split("interrupted")[1]
+
+
+def test_an_out_dir_with_a_users_files_is_refused(tmp_path, fake, capsys):
+    runner, calls = fake
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "notes.txt").write_text("mine\n")
+    status, text = _main(capsys, f"out_dir={tmp_path / 's'}", "games=Pong", "seeds=0", runner)
+    assert status == 2 and calls() == [] and [p.name for p in (tmp_path / "s").iterdir()] == ["notes.txt"]
+    assert text.strip() == (f"config error: out_dir={tmp_path / 's'} holds files that no atari100k grid wrote "
+                            "(notes.txt); give a new or empty folder (a grid's reports would replace files of the "
+                            "same name)")

@@ -117,6 +117,25 @@ def test_plot_of_a_missing_run_is_one_line(tmp_path):
     _assert_one_line_error(_script("plot.py", "/nonexistent", cwd=tmp_path), "/nonexistent")
 
 
+@pytest.mark.parametrize("content, words", [
+    (b"", ["run/metrics.csv", "no logged updates"]),
+    (b"update,env_steps,episode_return\n", ["run/metrics.csv", "no logged updates"]),
+    (b"update,env_steps\n\xff\xfe1,2\n", ["run/metrics.csv", "not a text CSV"]),
+])
+def test_plot_of_metrics_without_curves_is_one_line_and_draws_nothing(tmp_path, content, words):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.csv").write_bytes(content)
+    _assert_one_line_error(_script("plot.py", "run", cwd=tmp_path), *words)
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_plot_into_a_folder_draws_inside_it(finished_run, tmp_path):
+    (tmp_path / "figs").mkdir()
+    proc = _script("plot.py", str(finished_run), "--out", "figs", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == "figs/learning_curves.png", proc.stdout + proc.stderr
+    assert (tmp_path / "figs" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
 # --- saved state that is damaged or does not fit ------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, words", [
