@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 
 from ssmrl.checkpoint import CheckpointError
 from ssmrl.config import SUITES, ConfigError, RunConfig, run_config_from_dict, run_config_to_dict
@@ -102,7 +103,8 @@ def load_config(cfg: DictConfig, algo: type, available: Callable[[str], list[str
     resume = data.pop("resume", None)
     run_dir, resuming = resolve_mode(str(data.get("run_dir") or ""), None if resume is None else str(resume))
     if resuming:
-        console.print(f"resuming {run_dir} with its saved config (other overrides are ignored)", highlight=False)
+        console.print(escape(f"resuming {run_dir} with its saved config (other overrides are ignored)"),
+                      highlight=False)
         data = {**_saved_config(run_dir), "run_dir": str(run_dir)}
     suite = (data.get("env") or {}).get("suite") if isinstance(data.get("env"), dict) else None
     # Only the chosen suite is listed (listing gymnax imports it); an unknown suite is named by the config check.
@@ -153,10 +155,10 @@ def run_script(config_dir: Path, config_name: str, algo: type, make_train: Calla
             run_cfg, resuming = load_config(cfg, algo, available, console)
             env, env_params = make_env(run_cfg.env.env_id)
         except ConfigError as err:
-            console.print(f"[red]config error:[/red] {err}", highlight=False)
+            console.print(f"[red]config error:[/red] {escape(str(err))}", highlight=False)
             sys.exit(2)
         except ValueError as err:  # the env factory rejects a task
-            console.print(f"[red]config error:[/red] env.task: {err}", highlight=False)
+            console.print(f"[red]config error:[/red] env.task: {escape(str(err))}", highlight=False)
             sys.exit(2)
         if run_cfg.runner.distributed:
             import jax
@@ -167,28 +169,28 @@ def run_script(config_dir: Path, config_name: str, algo: type, make_train: Calla
             console.print(run_cfg.algo.describe(), highlight=False)
         with RunLock(run_dir):
             if not resuming:
-                console.print(f"new run in {run_dir}", highlight=False)
+                console.print(escape(f"new run in {run_dir}"), highlight=False)
                 OmegaConf.save(OmegaConf.create(run_config_to_dict(run_cfg)), run_dir / CONFIG_FILE)
             train(run_cfg, make_train, env, env_params, run_dir, console=console)
     except ConfigError as err:  # raised by make_train when the environment does not fit the algorithm's settings
         if run_dir is not None and not resuming:
             _remove_unused(run_dir)
-        console.print(f"[red]config error:[/red] {err}", highlight=False)
+        console.print(f"[red]config error:[/red] {escape(str(err))}", highlight=False)
         sys.exit(2)
     except (RunDirError, CheckpointError, Diverged) as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
         sys.exit(2)
     except OSError as err:
         where = f" {err.filename}" if err.filename else (f" in {run_dir}" if run_dir else "")
-        console.print(f"[red]error:[/red] cannot write{where}: {err.strerror or err}; nothing saved before was "
-                      "changed", highlight=False)
+        text = f"cannot write{where}: {err.strerror or err}; nothing saved before was changed"
+        console.print(f"[red]error:[/red] {escape(text)}", highlight=False)
         sys.exit(2)
     except Interrupted as err:
         hint = f"; resume with: {resume_command(run_dir)}" if err.update else "; nothing was saved"
-        console.print(f"{err}{hint}", highlight=False)
+        console.print(escape(f"{err}{hint}"), highlight=False)
         sys.exit(130)
     except KeyboardInterrupt:
         saved = run_dir is not None and (run_dir / CONFIG_FILE).exists()
         hint = f"; resume with: {resume_command(run_dir)}" if saved else ""
-        console.print(f"interrupted before training started{hint}", highlight=False)
+        console.print(escape(f"interrupted before training started{hint}"), highlight=False)
         sys.exit(130)

@@ -14,6 +14,7 @@ SIGINT to the run (a second could cut its checkpoint save), waits for it to save
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -61,10 +62,19 @@ class AtariCell:
         return summary if isinstance(summary, dict) else None
 
 
-def _default_sigint() -> None:
-    """In the child before exec: SIGINT back to its default, so the run can save on Ctrl-C even when the sweep
-    was started where SIGINT is ignored (a background job of a non-interactive shell)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+@contextlib.contextmanager
+def _sigint_default_for_children():
+    """While starting a child: SIGINT at its default if this process ignores it (a background job of a
+    non-interactive shell), so the child inherits a SIGINT that lets the run save on Ctrl-C. Done in the parent
+    instead of a ``preexec_fn``: that would fork through Python's at-fork hooks, where JAX warns of deadlocks."""
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _last_line(path: Path, offset: int) -> str:
@@ -88,8 +98,8 @@ def launch(cmd: list[str], log_path: Path, label: str, pythonpath: str = "") -> 
         offset = log.tell()
         log.write(f"$ {shlex.join(cmd)}\n".encode())
         log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                preexec_fn=_default_sigint)
+        with _sigint_default_for_children():
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             return proc.wait(), offset
         except KeyboardInterrupt:

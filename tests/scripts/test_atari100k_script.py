@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,14 @@ def test_an_out_dir_with_a_users_files_is_refused(tmp_path, fake, capsys):
     assert text.strip() == (f"config error: out_dir={tmp_path / 's'} holds files that no atari100k grid wrote "
                             "(notes.txt); give a new or empty folder (a grid's reports would replace files of the "
                             "same name)")
+
+
+def test_starting_a_cell_does_not_fork_through_pythons_hooks(tmp_path, fake, capsys):
+    # A preexec_fn makes subprocess fork through os.register_at_fork's hooks, where JAX (imported here) warns
+    # "os.fork() was called ... will likely lead to a deadlock" once per cell.
+    runner, _ = fake
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status, text = _main(capsys, f"out_dir={tmp_path / 's'}", "games=Pong", "seeds=0", runner)
+    assert status == 0, text
+    assert not [w for w in caught if "fork" in str(w.message)], [str(w.message) for w in caught]

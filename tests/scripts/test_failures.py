@@ -105,6 +105,7 @@ def test_mistyped_resume_does_not_start_a_run(tmp_path):
     (["algo.vf_coef=-5"], ["algo.vf_coef", "-5"]),
     (["algo.max_grad_norm=-1"], ["algo.max_grad_norm", "-1"]),
     (["run_dir=f/run"], ["run_dir f/run", "its parent f is a file"]),
+    (["env.task='[atari]Pong'"], ["'[atari]Pong'", "valid tasks"]),  # square brackets printed, not read as markup
 ])
 def test_config_errors_leave_no_stray_files(tmp_path, overrides, words):
     (tmp_path / "f").write_text("a file\n")
