@@ -14,6 +14,7 @@ suite's environments (``envs.available(suite)``) in.
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import sys
 from collections.abc import Callable
@@ -79,7 +80,25 @@ def compose_config(config_dir: Path, config_name: str, overrides: list[str]) -> 
         with initialize_config_dir(config_dir=str(config_dir.absolute()), version_base="1.3"):
             return compose(config_name, overrides=overrides)
     except (HydraException, ValueError) as err:
-        raise ConfigError(f"{_bad_override(overrides)}{_one_line(str(err))}") from None
+        message = _unknown_key(str(err), config_dir, config_name, [o for o in overrides if o.partition("=")[0] in
+                                                                    groups])
+        raise ConfigError(message or f"{_bad_override(overrides)}{_one_line(str(err))}") from None
+
+
+def _unknown_key(message: str, config_dir: Path, config_name: str, choices: list[str]) -> str:
+    """For Hydra's "Could not override 'a.b'" (a key the config does not have): ``unknown key a.b; valid keys in
+    a: [...]``, the keys of ``a`` in the config composed with the group ``choices`` only; "" for other errors."""
+    match = re.search(r"Could not override '([^']+)'", message)
+    if not match:
+        return ""
+    key = match.group(1)
+    parent = key.rpartition(".")[0]
+    node: Any = OmegaConf.to_container(compose_config(config_dir, config_name, choices))
+    for part in parent.split(".") if parent else []:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return ""
+    return f"unknown key {key}; valid keys{f' in {parent}' if parent else ''}: {sorted(node)}"
 
 
 def _bad_override(overrides: list[str]) -> str:

@@ -56,7 +56,7 @@ from ssmrl.benchmark.engine import (
 from ssmrl.benchmark.engine import plan as plan_units
 from ssmrl.benchmark.report import markdown, plot_curves, plot_summary, plot_trials, write_csv
 from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns
-from ssmrl.benchmark.settings import Settings, _with_valid_keys, apply_xla_flags, flatten, load_settings
+from ssmrl.benchmark.settings import Settings, apply_xla_flags, flatten, load_settings, with_grid_settings
 from ssmrl.benchmark.sizing import Match, match_d_model, stack_param_count
 from ssmrl.benchmark.trials import trial_returns
 from ssmrl.checkpoint import Checkpointer, CheckpointError
@@ -147,7 +147,7 @@ def plan(settings: Settings, config_dir: Path, algorithms: dict[str, Algorithm],
                     try:
                         cfg = compose_config(Path(config_dir), algo, [*base, *extra])
                     except ConfigError as err:
-                        raise ConfigError(_with_valid_keys(str(err), config_dir, algo, base)) from None
+                        raise ConfigError(with_grid_settings(str(err))) from None
                     composed[key] = OmegaConf.to_container(cfg, resolve=True)
                 data = json.loads(json.dumps(composed[key]))  # a deep copy
                 data.pop("resume", None)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import typing
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -23,9 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import OmegaConf
 
-from ssmrl.cli import compose_config
 from ssmrl.config import ConfigError, check_value
 from ssmrl.core import available_cores
 
@@ -204,21 +201,12 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _with_valid_keys(message: str, config_dir: Path, algo: str, base: list[str]) -> str:
-    """Hydra's "Could not override 'a.b'" with the valid keys under ``a`` (composed without the overrides)."""
-    match = re.search(r"Could not override '([^']+)'", message)
-    if not match:
+def with_grid_settings(message: str) -> str:
+    """A config error about an unknown top-level key (``valid keys: [...]``) with the grid's own settings added."""
+    if not message.startswith("unknown key ") or " in " in message.partition(";")[2].partition(":")[0]:
         return message
-    parent, _, _ = match.group(1).rpartition(".")
-    node: Any = OmegaConf.to_container(compose_config(Path(config_dir), algo, base))
-    for part in parent.split(".") if parent else []:
-        node = node.get(part) if isinstance(node, dict) else None
-    if not isinstance(node, dict):
-        return message
-    if parent:
-        return f"{message}; valid keys in {parent}: {sorted(node)}"
     settings = [k for k in (*CLI_KEYS, *setting_keys(Settings)) if k != "description"]
-    return f"{message}; valid keys: {sorted(node)}; grid settings: {settings}"
+    return f"{message}; grid settings: {settings}"
 
 
 def apply_xla_flags(flags: str) -> bool:

@@ -120,8 +120,10 @@ def test_plan_composes_every_cell(tmp_path):
 def test_plan_errors(tmp_path):
     with pytest.raises(ConfigError, match="unknown environment 'popgym/Nope'"):
         plan(settings(tmp_path, "tasks=[popgym/Nope]"), CONFIGS, {"ppo": fake_algorithm()}, fake_env)
-    with pytest.raises(ConfigError, match="algo.nokey"):
+    with pytest.raises(ConfigError, match=r"unknown key algo.nokey; valid keys in algo: \[.*'num_envs'"):
         plan(settings(tmp_path, "algo.nokey=1"), CONFIGS, {"ppo": fake_algorithm()}, fake_env)
+    with pytest.raises(ConfigError, match=r"unknown key nokey; valid keys: \[.*'seed'.*\]; grid settings: .*'models'"):
+        plan(settings(tmp_path, "nokey=1"), CONFIGS, {"ppo": fake_algorithm()}, fake_env)
     with pytest.raises(ConfigError, match="not <suite>/<name>"):
         plan(settings(tmp_path, "tasks=[RepeatFirstEasy]"), CONFIGS, {"ppo": fake_algorithm()}, fake_env)
 

@@ -23,6 +23,9 @@ def _run(*overrides, timeout=600):
     (["+algo.lrr=1"], ["config error", "algo.lrr", "valid keys"]),
     (["algo.num_envs=10", "algo.num_minibatches=4"], ["config error", "algo.num_minibatches=4"]),
     (["env.task=RepeatFirstEZ"], ["config error", "env.task", "RepeatFirstEasy"]),
+    # a key Hydra's config lacks: the valid keys where it was looked for, not Hydra's "use +key to append"
+    (["algo.nosuch=1"], ["config error: unknown key algo.nosuch; valid keys in algo: [", "'num_envs'"]),
+    (["nosuchkey=1"], ["config error: unknown key nosuchkey; valid keys: [", "'algo'", "'seed'"]),
 ])
 def test_config_errors_exit_2_without_traceback(tmp_path, overrides, words):
     proc = _run(*overrides, f"run_dir={tmp_path}")
