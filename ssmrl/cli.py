@@ -151,6 +151,15 @@ def resume_command(run_dir: str | Path) -> str:
     return f"python {shlex.quote(sys.argv[0])} resume={shlex.quote(str(run_dir))}"
 
 
+def choosable_groups(config_dir: Path, config_name: str) -> dict[str, list[str]]:
+    """{group: its options} for the groups a user chooses in ``<config_name>.yaml`` (the plain ``group: option``
+    entries of its defaults list; not the presets it selects itself); ``algo`` offers only the script's own."""
+    data = yaml.safe_load((config_dir / f"{config_name}.yaml").read_text()) or {}
+    names = [next(iter(entry)) for entry in data.get("defaults") or [] if isinstance(entry, dict)]
+    return {name: [config_name] if name == "algo" else sorted(p.stem for p in (config_dir / name).glob("*.yaml"))
+            for name in names if "@" not in name and not name.startswith("optional ")}
+
+
 def run_script(config_dir: Path, config_name: str, algo: type, make_train: Callable,
                make_env: Callable[[str], tuple[Any, Any]], available: Callable[[str], list[str]],
                argv: list[str] | None = None, usage: str = "") -> None:
@@ -161,10 +170,9 @@ def run_script(config_dir: Path, config_name: str, algo: type, make_train: Calla
     argv = sys.argv[1:] if argv is None else argv
     console = Console(soft_wrap=True)
     if any(a in ("-h", "--help") for a in argv):
-        groups = {p.name: sorted(q.stem for q in p.glob("*.yaml")) for p in sorted(config_dir.iterdir())
-                  if p.is_dir()}
-        console.print(usage.strip() + "\n\nconfig groups (choose with group=option): " +
-                      "; ".join(f"{g}: {', '.join(o)}" for g, o in groups.items()), highlight=False)
+        groups = choosable_groups(config_dir, config_name)
+        console.print(escape(usage.strip() + "\n\nconfig groups (choose with group=option): " +
+                             "; ".join(f"{g}: {', '.join(o)}" for g, o in groups.items())), highlight=False)
         return
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax reports every checkpoint step at INFO
     run_dir, resuming = None, False

@@ -48,3 +48,15 @@ def test_debug_run_writes_outputs_and_resumes(tmp_path):
     again = _run(f"run_dir={run_dir}")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "resum" in again.stdout and len((run_dir / "metrics.csv").read_text().splitlines()) == 1 + 8
+
+
+def test_help_lists_the_groups_a_user_chooses():
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "dreamer.py"), "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    groups = proc.stdout.split("config groups (choose with group=option): ")[1].split("; ")
+    names = [g.split(":")[0] for g in groups]
+    # the presets that dreamer.yaml selects itself (env_preset, algo_preset) and the grids' presets are not choices
+    assert names == ["env", "model", "algo", "logger", "experiment"], groups
+    assert "algo: dreamer" in groups and "experiment: debug" in groups
