@@ -30,6 +30,8 @@ from ssmrl.checkpoint import CheckpointError
 from ssmrl.config import SUITES, ConfigError, RunConfig, run_config_from_dict, run_config_to_dict
 from ssmrl.runners.rundir import CONFIG_FILE, RunDirError, RunLock, resolve_mode
 
+RUN_KEYS = ("algo", "env", "model", "runner")  # a run's saved config.yaml has these (``run_config_to_dict``)
+
 
 def _saved_config(run_dir: Path) -> dict:
     """The config a run saved; ConfigError if it is empty, not YAML or not a mapping."""
@@ -43,6 +45,10 @@ def _saved_config(run_dir: Path) -> dict:
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"{path} is {'empty' if not data else 'not a mapping of config keys'}; restore it or "
                           "start a new run")
+    missing = [key for key in RUN_KEYS if key not in data]
+    if missing:
+        raise ConfigError(f"{path} is not a run's config (no {', '.join(missing)}); {run_dir} holds no run: give "
+                          "the run_dir of a run to resume it, or an absent or empty directory for a new run")
     return data
 
 
@@ -76,6 +82,11 @@ def compose_config(config_dir: Path, config_name: str, overrides: list[str]) -> 
         if key in groups and value.strip().lower() in ("", "null", "none"):
             options = sorted(p.stem for p in (config_dir / key).glob("*.yaml"))
             raise ConfigError(f"{override}: the group {key!r} needs one of its options; valid: {options}")
+        if key in groups and value.strip().startswith("["):
+            options = sorted(p.stem for p in (config_dir / key).glob("*.yaml"))
+            grid = {"model": " (to compare cores: scripts/benchmark.py models=[...])",
+                    "env": " (to compare tasks: scripts/benchmark.py tasks=[...])"}.get(key, "")
+            raise ConfigError(f"{override}: one option of the group {key!r} per run{grid}; valid: {options}")
     try:
         with initialize_config_dir(config_dir=str(config_dir.absolute()), version_base="1.3"):
             return compose(config_name, overrides=overrides)
@@ -122,9 +133,9 @@ def load_config(cfg: DictConfig, algo: type, available: Callable[[str], list[str
     resume = data.pop("resume", None)
     run_dir, resuming = resolve_mode(str(data.get("run_dir") or ""), None if resume is None else str(resume))
     if resuming:
+        data = {**_saved_config(run_dir), "run_dir": str(run_dir)}
         console.print(escape(f"resuming {run_dir} with its saved config (other overrides are ignored)"),
                       highlight=False)
-        data = {**_saved_config(run_dir), "run_dir": str(run_dir)}
     suite = (data.get("env") or {}).get("suite") if isinstance(data.get("env"), dict) else None
     # Only the chosen suite is listed (listing gymnax imports it); an unknown suite is named by the config check.
     names = available(suite) if suite in SUITES and suite != "meta" else []

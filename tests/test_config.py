@@ -58,6 +58,10 @@ def test_env_presets_apply_to_their_algorithm_and_suite_only():
     algo = compose_config(configs, "dreamer", ["env=gymnax", "env.task=CartPole-v1"]).algo
     assert (algo.wm_lr, algo.train_ratio, algo.reward_multiplier, algo.replay_episode_starts) == (3e-4, 32, 1, False)
     assert "reward_multiplier" not in compose_config(configs, "ppo", ["env=popgym"]).algo
+    # configs/env_preset/dreamer_wm_memory.yaml: the tasks' uint8 views enter as obs / 255 - 0.5 (the defaults 1, 0
+    # are refused for uint8 images by the world model's builder)
+    algo = compose_config(configs, "dreamer", ["env=wm_memory"]).algo
+    assert (algo.image_scale, algo.image_shift) == (255, 0.5)
 
 
 @pytest.mark.parametrize("value, hint, expected", [

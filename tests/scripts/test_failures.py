@@ -106,6 +106,7 @@ def test_mistyped_resume_does_not_start_a_run(tmp_path):
     (["algo.max_grad_norm=-1"], ["algo.max_grad_norm", "-1"]),
     (["run_dir=f/run"], ["run_dir f/run", "its parent f is a file"]),
     (["env.task='[atari]Pong'"], ["'[atari]Pong'", "valid tasks"]),  # square brackets printed, not read as markup
+    (["model=[s5,gru]"], ["model=[s5,gru]", "one option of the group 'model' per run", "models=[...]"]),
 ])
 def test_config_errors_leave_no_stray_files(tmp_path, overrides, words):
     (tmp_path / "f").write_text("a file\n")
@@ -135,6 +136,15 @@ def test_plot_into_a_folder_draws_inside_it(finished_run, tmp_path):
     proc = _script("plot.py", str(finished_run), "--out", "figs", cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.strip() == "figs/learning_curves.png", proc.stdout + proc.stderr
     assert (tmp_path / "figs" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_folder_with_a_foreign_config_yaml_is_not_taken_for_a_run(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "config.yaml").write_text("name: my project\n")
+    before = _snapshot(tmp_path)
+    proc = _script("ppo.py", *DEBUG, "run_dir=d", cwd=tmp_path)
+    _assert_one_line_error(proc, "d/config.yaml is not a run's config (no algo, env, model, runner)")
+    assert "resuming" not in proc.stdout and _snapshot(tmp_path) == before
 
 
 # --- saved state that is damaged or does not fit ------------------------------------------------------------------
