@@ -25,9 +25,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ssmrl.benchmark.atari_sweep import SET_BY_SWEEP, AtariCell, AtariCells
-from ssmrl.benchmark.engine import FAILED, OK, claim_out_dir, exit_status, plan, run_units, say_line
-from ssmrl.config import ConfigError
+try:  # Ctrl-C while the libraries load: one line, not a traceback
+    from ssmrl.benchmark.atari_sweep import SET_BY_SWEEP, AtariCell, AtariCells
+    from ssmrl.benchmark.engine import FAILED, OK, claim_out_dir, exit_status, plan, run_units, say_line
+    from ssmrl.config import ConfigError
+except KeyboardInterrupt:
+    print("interrupted before anything started")
+    sys.exit(130)
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_KEYS = ("out_dir", "games", "seeds", "runner")  # runner: hidden, a script to call instead of dreamer.py

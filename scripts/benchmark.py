@@ -34,10 +34,14 @@ import logging
 import sys
 from pathlib import Path
 
-import jax
+try:  # Ctrl-C while the libraries load: one line, not a traceback
+    import jax
 
-from ssmrl.benchmark.rl_grid import Algorithm, main
-from ssmrl.benchmark.settings import list_presets
+    from ssmrl.benchmark.rl_grid import Algorithm, main
+    from ssmrl.benchmark.settings import list_presets
+except KeyboardInterrupt:
+    print("interrupted before anything started")
+    sys.exit(130)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 

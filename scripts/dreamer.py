@@ -15,12 +15,17 @@ resumes and exits with 130.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import envs
-from ssmrl.cli import run_script
-from ssmrl.dreamer.config import DreamerConfig
-from ssmrl.dreamer.train import make_train
+try:  # Ctrl-C while the libraries load: one line, not a traceback
+    import envs
+    from ssmrl.cli import run_script
+    from ssmrl.dreamer.config import DreamerConfig
+    from ssmrl.dreamer.train import make_train
+except KeyboardInterrupt:
+    print("interrupted before anything started")
+    sys.exit(130)
 
 if __name__ == "__main__":
     run_script(Path(__file__).resolve().parents[1] / "configs", "dreamer", DreamerConfig, make_train, envs.make,

@@ -267,6 +267,22 @@ def test_ctrl_c_saves_says_how_to_resume_and_resume_finishes(tmp_path):
     assert summary["wall_s"] > first_wall and summary["sps"] > 0
 
 
+def test_ctrl_c_while_the_libraries_load_is_one_line(tmp_path):
+    # -X importtime reports each import as it completes (on stderr): signal once jax is in and flax, optax and
+    # distrax (about 2 s on 2 cores) are still loading.
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", str(ROOT / "scripts" / "ppo.py"), *DEBUG,
+                             "run_dir=run"], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for line in proc.stderr:
+        if line.rstrip().endswith("| jax"):
+            proc.send_signal(signal.SIGINT)
+            break
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and out == "interrupted before anything started\n", out
+    assert not (tmp_path / "run").exists()
+
+
 def test_full_disk_is_one_line_and_keeps_saved_files(tmp_path, monkeypatch, capsys):
     import envs
     from ssmrl import checkpoint, cli
