@@ -275,7 +275,7 @@ def test_ctrl_c_while_the_libraries_load_is_one_line(tmp_path):
                             stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stderr:
-        if line.rstrip().endswith("| jax"):
+        if line.split("|")[-1].strip() == "jax":
             proc.send_signal(signal.SIGINT)
             break
     out, _ = proc.communicate(timeout=120)
