@@ -256,6 +256,9 @@ def test_an_out_dir_with_a_users_files_is_refused(tmp_path, fake, capsys):
 def test_starting_a_cell_does_not_fork_through_pythons_hooks(tmp_path, fake, capsys):
     # A preexec_fn makes subprocess fork through os.register_at_fork's hooks, where JAX (imported here) warns
     # "os.fork() was called ... will likely lead to a deadlock" once per cell.
+    import jax
+
+    jax.devices()  # JAX's backends are up (as in the sweep, which imports the cores): its at-fork hook is installed
     runner, _ = fake
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
