@@ -9,7 +9,7 @@ It imports nothing of ``ssmrl``, so the algorithms, the runners and the benchmar
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -39,6 +39,20 @@ class HostParts:
 
 
 @dataclass(frozen=True)
+class Health:
+    """What the run layer needs to name an algorithm's failures: ``lr_keys``, its ``algo.*`` learning rates (named
+    when a run diverges); ``metric_order``, metric keys in the order an update computes them (the first non-finite
+    one is named, not the first alphabetically; keys not listed come after, in their row order); ``entropy_key``,
+    the metric of its policy's entropy (a policy whose entropy falls to 0 and stays there is warned of) and
+    ``collapse_hint``, the keys to try then."""
+
+    lr_keys: tuple[str, ...] = ("lr",)
+    metric_order: tuple[str, ...] = ()
+    entropy_key: str | None = None
+    collapse_hint: str = ""
+
+
+@dataclass(frozen=True)
 class Train:
     """An algorithm's training for one seed (the runners map it over seeds), as ``make_train`` builds it.
 
@@ -53,6 +67,7 @@ class Train:
     agent_params(state) -> pytree: the agent's parameters (what the benchmark counts as "agent params"), from
       one seed's state or its shapes (``jax.eval_shape(init, key)``).
     host: what the host runner needs on a host-side environment (``env.host_side``); None on a JAX environment.
+    health: the names the run layer uses when the run diverges or the policy collapses (:class:`Health`).
     """
 
     init: Callable
@@ -60,6 +75,7 @@ class Train:
     evaluate: Callable | None
     agent_params: Callable[[Any], Any]
     host: HostParts | None = None
+    health: Health = field(default_factory=lambda: Health())
 
     def agent_param_count(self, state: Any) -> int:
         """Real parameters of the agent in one seed's ``state`` (arrays or ``jax.ShapeDtypeStruct`` leaves)."""

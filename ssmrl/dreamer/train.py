@@ -39,7 +39,7 @@ import optax
 from flax import struct
 
 from ssmrl.acting import ActingState, Trajectory, episode_metrics, init_acting, make_act, make_evaluate_episodes
-from ssmrl.algorithm import HostParts, Train
+from ssmrl.algorithm import Health, HostParts, Train
 from ssmrl.config import ConfigError, RunConfig
 from ssmrl.dreamer.config import DreamerConfig
 from ssmrl.dreamer.imagine import Actor, Critic, imagine
@@ -67,6 +67,10 @@ sg = jax.lax.stop_gradient
 WM_KEYS = ("recon_loss", "reward_loss", "cont_loss", "dyn_kl", "rep_kl", "post_entropy", "prior_entropy")
 EVAL_SEED_OFFSET = 1_000_003  # a host environment's evaluation emulators use seed + this (apart from training's)
 TRAIN_KEYS = ("wm_loss", *WM_KEYS, "actor_loss", "critic_loss", "policy_entropy", "imagined_return", "return_scale")
+# a divergence names the first non-finite metric in the order a gradient step computes them (world model, actor,
+# critic) and Dreamer's three learning rates
+HEALTH = Health(lr_keys=("wm_lr", "actor_lr", "critic_lr"), metric_order=TRAIN_KEYS, entropy_key="policy_entropy",
+                collapse_hint="a smaller algo.actor_lr or a larger algo.ent_coef")
 
 
 @struct.dataclass
@@ -236,7 +240,7 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> Train:
         parts = HostParts(params=params, act=make_host_act(vec, make_policy(False), algo.num_steps), learn=learn,
                           env=vec)
         return Train(init=init, update=None, evaluate=lambda key, state: host_eval(key, params(state)),
-                     agent_params=agent_params, host=parts)
+                     agent_params=agent_params, host=parts, health=HEALTH)
 
     act = make_act(vec, env_params, make_policy(False), algo.num_steps)
     eval_episodes = make_evaluate_episodes(VecEnv(EpisodeStats(env), max(cfg.runner.eval_envs, 1)), env_params,
@@ -250,4 +254,4 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> Train:
     def evaluate(key: Array, state: DreamerState) -> dict[str, Array]:
         return eval_episodes(key, params(state))
 
-    return Train(init=init, update=update, evaluate=evaluate, agent_params=agent_params)
+    return Train(init=init, update=update, evaluate=evaluate, agent_params=agent_params, health=HEALTH)

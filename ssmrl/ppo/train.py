@@ -19,7 +19,7 @@ import optax
 from flax import struct
 
 from ssmrl.acting import ActingState, episode_metrics, make_evaluate_episodes
-from ssmrl.algorithm import Train
+from ssmrl.algorithm import Health, Train
 from ssmrl.config import ConfigError, RunConfig
 from ssmrl.env_wrappers import EpisodeStats, VecEnv
 from ssmrl.ppo.config import PPOConfig
@@ -169,4 +169,6 @@ def make_train(cfg: RunConfig, env: Any, env_params: Any) -> Train:
     def evaluate(key: Array, state: TrainState) -> dict[str, Array]:
         return eval_episodes(key, state.params)
 
-    return Train(init=init, update=update, evaluate=evaluate, agent_params=lambda state: state.params)
+    return Train(init=init, update=update, evaluate=evaluate, agent_params=lambda state: state.params,
+                 health=Health(lr_keys=("lr",), entropy_key="entropy",
+                               collapse_hint="a larger algo.ent_coef or a smaller algo.lr"))

@@ -44,6 +44,7 @@ from ssmrl.config import RunConfig
 from ssmrl.plotting import plot_runs
 from ssmrl.run_log import RunLogger
 from ssmrl.runners.fused import make_fused_runner, seed_keys
+from ssmrl.runners.health import CollapseWatch, divergence_hint, first_non_finite
 from ssmrl.runners.host_envs import make_host_runner
 from ssmrl.runners.progress import ProgressReporter
 
@@ -64,15 +65,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, message: str, update: int):
         super().__init__(message)
         self.update = update
-
-
-def first_non_finite(rows: list[dict], first_update: int) -> tuple[int, str] | None:
-    """(update, key) of the first non-finite value in logged rows (None means "nothing to report", not NaN)."""
-    for i, row in enumerate(rows):
-        for key, value in row.items():
-            if value is not None and not np.isfinite(value):
-                return first_update + i, key
-    return None
 
 
 @dataclass
@@ -183,6 +175,7 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
         state = runner.restored(done, state, lambda msg: console.print(msg, highlight=False))
         console.print(f"resumed from checkpoint at update {done} in {run_dir}", highlight=False)
     start_done = saved = done
+    collapse = CollapseWatch(parts.health)
     logger = RunLogger(run_dir, cfg.logger, start_update=done)
     wall_before = logger.last_logged("wall_s")
     wall_before = 0.0 if np.isnan(wall_before) else wall_before
@@ -213,10 +206,13 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
                         logger.log(done + i + 1, row)
                         last_return = row["episode_return"] if row.get("episode_return") is not None else last_return
                     logger.flush()
-                    bad = first_non_finite(rows, done + 1)
+                    bad = first_non_finite(rows, done + 1, parts.health.metric_order)
                     if bad is not None:
-                        raise Diverged(f"diverged at update {bad[0]}: {bad[1]} is not finite; {_kept(saved)}; lower "
-                                       "algo.lr or check the environment's rewards, then start a new run", bad[0])
+                        raise Diverged(f"diverged at update {bad[0]}: {bad[1]} is not finite; {_kept(saved)}; "
+                                       f"{divergence_hint(parts.health)}", bad[0])
+                    warning = collapse.see(rows, done + 1)
+                    if warning is not None:
+                        console.print(warning, highlight=False, markup=False)
                     state, done = new_state, done + n
                     if done % ckpt_every == 0 or done == num_updates:
                         try:
