@@ -55,7 +55,7 @@ def test_help_lists_the_groups_a_user_chooses():
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    groups = proc.stdout.split("config groups (choose with group=option): ")[1].split("; ")
+    groups = proc.stdout.split("config groups (choose with group=option): ")[1].strip().split("; ")
     names = [g.split(":")[0] for g in groups]
     # the presets that dreamer.yaml selects itself (env_preset, algo_preset) and the grids' presets are not choices
     assert names == ["env", "model", "algo", "logger", "experiment"], groups
