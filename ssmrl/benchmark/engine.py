@@ -9,9 +9,10 @@ started and resumable; :data:`ABSENT`: never started; a record of other settings
 record (or raises :class:`UnitFailed` when the unit failed and the grid should go on), and ``line(index, total,
 unit, record)``, its progress line.
 
-**Running** (:func:`run_units`): the statuses of all units first (so a mismatched record stops the grid before
-anything runs), the plan line, then the units not done, at most ``max_units`` of them (None: all; 0: none), a line
-each; ``after_each(unit)`` after each finished one (e.g. rewrite the report).
+**Planning** (:func:`plan`): the statuses of all units first (so a mismatched record stops the grid before anything
+runs) and the units not done, at most ``max_units`` of them (None: all; 0: none); the grid prints its plan line
+with :meth:`Plan.counts`. **Running** (:func:`run_units`): those units in order, a line each; ``after_each(unit)``
+after each finished one (e.g. rewrite the report).
 
 **Output folders** (:func:`claim_out_dir`): a grid writes only into a folder that is absent, empty or one a grid of
 the same kind wrote (its marker file :data:`MARKER`, or the records of an earlier version's grid), so that it never

@@ -15,8 +15,8 @@ ZERO_ENTROPY = 1e-6
 def first_non_finite(rows: list[dict], first_update: int, order: tuple[str, ...] = ()) -> tuple[int, str] | None:
     """(update, key) of the first non-finite value in logged rows, keys taken in ``order`` first (None means
     "nothing to report", not NaN); rows [n] of {key: float or None}, the first at update ``first_update``."""
+    rank = {key: index for index, key in enumerate(order)}
     for i, row in enumerate(rows):
-        rank = {key: index for index, key in enumerate(order)}
         for key in sorted(row, key=lambda k: rank.get(k, len(rank))):
             value = row[key]
             if value is not None and not math.isfinite(value):
