@@ -9,7 +9,9 @@ A run that exits with an error, or ends without a complete summary.json, fails i
 sweep goes on); a new run that refuses its arguments stops the sweep (every cell has the same overrides).
 
 Ctrl-C: the child has its own session, so a terminal's Ctrl-C reaches only the sweep, which hands exactly one
-SIGINT to the run (a second could cut its checkpoint save), waits for it to save and exit, and stops.
+SIGINT to the run (a second could cut its checkpoint save), waits for it to save and exit, and stops. SIGTERM to
+the sweep (``timeout``, ``docker stop``, preemption) is handed on the same way, as one SIGTERM, which the run treats
+as Ctrl-C (:mod:`ssmrl.runners.signals`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from ssmrl.benchmark.engine import ABSENT, DONE, PARTIAL, UnitFailed
 from ssmrl.config import ConfigError
 from ssmrl.runners.rundir import holds_run
+from ssmrl.runners.signals import Terminated, interruptible, stop_if_terminated, stop_word, terminated
 
 SET_BY_SWEEP = ("env", "env.task", "seed", "num_seeds", "run_dir", "resume")
 
@@ -62,9 +65,10 @@ class AtariCell:
 
 
 def _default_sigint() -> None:
-    """In the child before exec: SIGINT back to its default, so the run can save on Ctrl-C even when the sweep
-    was started where SIGINT is ignored (a background job of a non-interactive shell)."""
+    """In the child before exec: SIGINT and SIGTERM back to their defaults, so the run can save on Ctrl-C even when
+    the sweep was started where SIGINT is ignored (a background job of a non-interactive shell), and on SIGTERM."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _last_line(path: Path, offset: int) -> str:
@@ -79,7 +83,8 @@ def _last_line(path: Path, offset: int) -> str:
 
 def launch(cmd: list[str], log_path: Path, label: str, pythonpath: str = "") -> tuple[int, int]:
     """Run ``cmd`` with its output appended to ``log_path`` -> (exit status, log offset where this run began);
-    KeyboardInterrupt naming ``label`` after handing one SIGINT to the run and waiting for it (module docstring)."""
+    KeyboardInterrupt naming ``label`` after handing one SIGINT to the run and waiting for it (module docstring);
+    on SIGTERM the same with one SIGTERM, raising :class:`ssmrl.runners.signals.Terminated`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if pythonpath:
@@ -88,14 +93,17 @@ def launch(cmd: list[str], log_path: Path, label: str, pythonpath: str = "") -> 
         offset = log.tell()
         log.write(f"$ {shlex.join(cmd)}\n".encode())
         log.flush()
+        stop_if_terminated()  # a SIGTERM that came between two runs stops the sweep before it starts one
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                 preexec_fn=_default_sigint)
         try:
-            return proc.wait(), offset
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
+            with interruptible():
+                return proc.wait(), offset
+        except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM as Terminated (ssmrl.runners.signals)
+            proc.send_signal(signal.SIGTERM if terminated(err) else signal.SIGINT)
             proc.wait()
-            raise KeyboardInterrupt(f"interrupted during {label}; its run saved what it could") from None
+            stop = Terminated if terminated(err) else KeyboardInterrupt
+            raise stop(f"{stop_word(err)} during {label}; its run saved what it could") from None
 
 
 def _describe(record: dict) -> str:
