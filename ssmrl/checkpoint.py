@@ -10,9 +10,15 @@ floating value is never saved.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
 import os
+import shutil
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,26 @@ from ssmrl.output import read_json
 
 class CheckpointError(RuntimeError):
     """No usable checkpoint, or a state that must not be saved; the message says which and why."""
+
+
+class NonFiniteState(CheckpointError):
+    """A state with NaN or inf values: never saved (the run diverged)."""
+
+
+class SaveFailed(CheckpointError):
+    """A checkpoint that could not be written (a full disk, a file-size limit, ...): its partial files are removed
+    and the older checkpoints are untouched; ``newest`` is the newest intact one (None: there is none)."""
+
+    def __init__(self, message: str, newest: int | None):
+        super().__init__(message)
+        self.newest = newest
+
+
+# errno values and texts (orbax and tensorstore raise ValueError with the C++ status in the text, not OSError)
+# that mean the disk or a file-size limit refused the bytes.
+_NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+_NO_SPACE_TEXTS = ("no space left", "file too large", "disk quota", "resource_exhausted")
+NO_SPACE = "no space left on device (or file too large)"
 
 
 def state_digest(state: Any) -> str:
@@ -80,11 +106,37 @@ class Checkpointer:
         return self._manager.latest_step()
 
     def save(self, step: int, state: Any) -> None:
-        """Save ``state`` as update ``step`` and wait until it is on disk; refuses a non-finite state."""
+        """Save ``state`` as update ``step`` and wait until it is on disk; refuses a non-finite state
+        (:class:`NonFiniteState`). A save that fails (orbax raises ``ValueError`` for a full disk) removes what it
+        wrote of ``step`` and raises :class:`SaveFailed` naming the newest intact checkpoint."""
         host = jax.device_get(state)
         bad = non_finite_leaves(host)
         if bad:
-            raise CheckpointError(f"refusing to save update {step}: non-finite values in {bad[0]}")
+            raise NonFiniteState(f"refusing to save update {step}: non-finite values in {bad[0]}")
+        held, failure = _HeldStderr(), None
+        try:
+            with held:
+                try:
+                    self._write(step, host)
+                except Exception as err:  # orbax / tensorstore raise ValueError, OSError and their own types
+                    failure = _save_failure(err)
+                    if failure == NO_SPACE:
+                        held.settle()  # the writes still pending fail and print after orbax gave up
+                        logging.getLogger("asyncio").addFilter(_unretrieved_no_space)
+                    raise
+        except Exception as err:
+            failure = failure or _save_failure(err)
+            self._remove_partial(step)
+            newest = self.newest_intact()
+            raise SaveFailed(f"cannot save checkpoint {step} in {self.directory}: {failure}; "
+                             + (f"the newest intact checkpoint is {newest}" if newest is not None else
+                                "there is no intact checkpoint yet"), newest) from None
+        finally:
+            if failure != NO_SPACE:  # said in one line; an unexpected failure keeps its details
+                held.pass_on()
+
+    def _write(self, step: int, host: Any) -> None:
+        """orbax's save of ``host`` as ``step``, then its digests recorded in digests.json (atomically)."""
         self._manager.save(step, args=ocp.args.StandardSave(host))
         self._manager.wait_until_finished()
         kept = {str(s) for s in self._manager.all_steps()}
@@ -92,8 +144,29 @@ class Checkpointer:
         digests[str(step)] = {"state": state_digest(host), "signature": _signature(host),
                               "files": _file_digests(self.directory / str(step))}
         tmp = self._digests_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(digests) + "\n")
-        os.replace(tmp, self._digests_path)
+        try:
+            tmp.write_text(json.dumps(digests) + "\n")
+            os.replace(tmp, self._digests_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _remove_partial(self, step: int) -> None:
+        """Remove what a failed save of ``step`` left: orbax's ``<step>.orbax-checkpoint-tmp-*`` folder, or the
+        finished ``<step>`` folder whose digests could not be recorded (it could never be verified)."""
+        for path in self.directory.glob(f"{step}.orbax-checkpoint-tmp*"):
+            shutil.rmtree(path, ignore_errors=True)
+        if str(step) not in self._digests():
+            shutil.rmtree(self.directory / str(step), ignore_errors=True)
+        try:
+            self._manager.reload()
+        except Exception:  # the manager only forgets the removed step; a failure here changes nothing on disk
+            pass
+
+    def newest_intact(self) -> int | None:
+        """The newest step that digests.json records and whose folder exists (None: none); its files are not
+        read, so a checkpoint damaged on disk since it was saved still counts."""
+        steps = [int(k) for k in self._digests() if k.isdigit() and (self.directory / k).is_dir()]
+        return max(steps, default=None)
 
     def restore(self, step: int, like: Any) -> Any:
         """The state saved at ``step``, with the structure, shapes and dtypes of ``like`` (unverified)."""
@@ -153,6 +226,80 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+class _HeldStderr:
+    """Within ``with``, what anything writes to file descriptor 2 (stderr) is collected in ``held`` instead of
+    shown. When a save fails, orbax logs each failed thread and tensorstore's C++ threads print a traceback per
+    pending write straight to that file descriptor (past Python's logging and hooks), still for a while after
+    orbax gave up: hundreds of lines for one full disk. :meth:`settle` waits for them; the caller passes ``held``
+    on (:meth:`pass_on`) unless the failure is said in one line. Where fd 2 cannot be redirected, nothing is
+    held."""
+
+    def __init__(self):
+        self.held = bytearray()
+        self._last = time.monotonic()
+
+    def __enter__(self) -> _HeldStderr:
+        sys.stderr.flush()
+        try:
+            self._saved = os.dup(2)
+            read_end, write_end = os.pipe()
+        except OSError:
+            self._saved = None
+            return self
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self._read_end = read_end
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        return self
+
+    def _drain(self) -> None:
+        while chunk := os.read(self._read_end, 65536):
+            self.held.extend(chunk)
+            self._last = time.monotonic()
+
+    def settle(self, quiet_s: float = 1.0, limit_s: float = 15.0) -> None:
+        """Keep holding until nothing was written for ``quiet_s`` seconds (at most ``limit_s``)."""
+        end = time.monotonic() + limit_s
+        while time.monotonic() < min(end, self._last + quiet_s):
+            time.sleep(0.05)
+
+    def __exit__(self, *exc) -> None:
+        if self._saved is None:
+            return
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)  # closes the pipe's last write end: the reader sees its end
+        os.close(self._saved)
+        self._reader.join()
+        os.close(self._read_end)
+
+    def pass_on(self) -> None:
+        """Write what was held to stderr, as it would have appeared."""
+        if self.held:
+            sys.stderr.flush()
+            os.write(2, bytes(self.held))
+
+
+def _unretrieved_no_space(record: logging.LogRecord) -> bool:
+    """A filter for asyncio's logger, added after a save failed for want of space: drops its "Future exception was
+    never retrieved" records of that failure (orbax's futures, collected later, at exit at the latest), which the
+    one-line error already said; keeps every other record."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not ("never retrieved" in record.getMessage() and error is not None and _save_failure(error) == NO_SPACE)
+
+
+def _save_failure(err: BaseException) -> str:
+    """Why a save failed, in words: "no space left on device (or file too large)" when ``err`` or an exception
+    it was raised from says so (an errno, or the text of a tensorstore status), else its first line."""
+    seen = err
+    while seen is not None:
+        text = str(seen).lower()
+        if getattr(seen, "errno", None) in _NO_SPACE_ERRNOS or any(t in text for t in _NO_SPACE_TEXTS):
+            return NO_SPACE
+        seen = seen.__cause__ or seen.__context__
+    return _first_line(err)
 
 
 def _first_line(err: Exception) -> str:

@@ -5,7 +5,8 @@ resume, locked against a second writer.
 Every user-facing failure is one unwrapped line and an exit status, never a traceback, and loses nothing saved:
 ``config error: ...`` (2) for the configuration or a saved config that cannot be used; ``error: ...`` (2) for the
 run directory, damaged checkpoints, divergence or a disk that refuses writes; ``interrupted ...`` with the command
-that resumes (130) on Ctrl-C.
+that resumes (130) on Ctrl-C, ``terminated (SIGTERM) ...`` (143) on SIGTERM (``timeout``, ``docker stop``, a
+scheduler's preemption), which saves the same way (:mod:`ssmrl.runners.signals`).
 
 ``ssmrl`` never imports ``envs``: a script passes the environment factory (``envs.make``) and the names of one
 suite's environments (``envs.available(suite)``) in.
@@ -26,9 +27,10 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
 
-from ssmrl.checkpoint import CheckpointError
+from ssmrl.checkpoint import CheckpointError, SaveFailed
 from ssmrl.config import SUITES, ConfigError, RunConfig, run_config_from_dict, run_config_to_dict
 from ssmrl.runners.rundir import CONFIG_FILE, RunDirError, RunLock, resolve_mode
+from ssmrl.runners.signals import interrupt_status, sigterm_as_interrupt, stop_word
 
 RUN_KEYS = ("algo", "env", "model", "runner")  # a run's saved config.yaml has these (``run_config_to_dict``)
 
@@ -187,48 +189,53 @@ def run_script(config_dir: Path, config_name: str, algo: type, make_train: Calla
         return
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax reports every checkpoint step at INFO
     run_dir, resuming = None, False
-    try:
+    with sigterm_as_interrupt():  # SIGTERM (timeout, docker stop, preemption) stops like Ctrl-C
         try:
-            cfg = compose_config(config_dir, config_name, argv)
-            run_cfg, resuming = load_config(cfg, algo, available, console)
-            env, env_params = make_env(run_cfg.env.env_id)
-        except ConfigError as err:
+            try:
+                cfg = compose_config(config_dir, config_name, argv)
+                run_cfg, resuming = load_config(cfg, algo, available, console)
+                env, env_params = make_env(run_cfg.env.env_id)
+            except ConfigError as err:
+                console.print(f"[red]config error:[/red] {escape(str(err))}", highlight=False)
+                sys.exit(2)
+            except ValueError as err:  # the env factory rejects a task
+                console.print(f"[red]config error:[/red] env.task: {escape(str(err))}", highlight=False)
+                sys.exit(2)
+            if run_cfg.runner.distributed:
+                import jax
+
+                jax.distributed.initialize()  # reads the cluster from the environment (SLURM, Open MPI, TPU, ...)
+            run_dir = Path(run_cfg.run_dir)
+            if hasattr(run_cfg.algo, "describe"):
+                console.print(run_cfg.algo.describe(), highlight=False)
+            with RunLock(run_dir):
+                if not resuming:
+                    console.print(escape(f"new run in {run_dir}"), highlight=False)
+                    OmegaConf.save(OmegaConf.create(run_config_to_dict(run_cfg)), run_dir / CONFIG_FILE)
+                train(run_cfg, make_train, env, env_params, run_dir, console=console)
+        except ConfigError as err:  # raised by make_train when the environment does not fit the algorithm's settings
+            if run_dir is not None and not resuming:
+                _remove_unused(run_dir)
             console.print(f"[red]config error:[/red] {escape(str(err))}", highlight=False)
             sys.exit(2)
-        except ValueError as err:  # the env factory rejects a task
-            console.print(f"[red]config error:[/red] env.task: {escape(str(err))}", highlight=False)
+        except SaveFailed as err:  # a full disk: the older checkpoints are intact and resume from the newest
+            text = f"{err}; free space, then resume with: {resume_command(run_dir)}"
+            console.print(f"[red]error:[/red] {escape(text)}", highlight=False)
             sys.exit(2)
-        if run_cfg.runner.distributed:
-            import jax
-
-            jax.distributed.initialize()  # reads the cluster from the environment (SLURM, Open MPI, TPU, ...)
-        run_dir = Path(run_cfg.run_dir)
-        if hasattr(run_cfg.algo, "describe"):
-            console.print(run_cfg.algo.describe(), highlight=False)
-        with RunLock(run_dir):
-            if not resuming:
-                console.print(escape(f"new run in {run_dir}"), highlight=False)
-                OmegaConf.save(OmegaConf.create(run_config_to_dict(run_cfg)), run_dir / CONFIG_FILE)
-            train(run_cfg, make_train, env, env_params, run_dir, console=console)
-    except ConfigError as err:  # raised by make_train when the environment does not fit the algorithm's settings
-        if run_dir is not None and not resuming:
-            _remove_unused(run_dir)
-        console.print(f"[red]config error:[/red] {escape(str(err))}", highlight=False)
-        sys.exit(2)
-    except (RunDirError, CheckpointError, Diverged) as err:
-        console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
-        sys.exit(2)
-    except OSError as err:
-        where = f" {err.filename}" if err.filename else (f" in {run_dir}" if run_dir else "")
-        text = f"cannot write{where}: {err.strerror or err}; nothing saved before was changed"
-        console.print(f"[red]error:[/red] {escape(text)}", highlight=False)
-        sys.exit(2)
-    except Interrupted as err:
-        hint = f"; resume with: {resume_command(run_dir)}" if err.update else "; nothing was saved"
-        console.print(escape(f"{err}{hint}"), highlight=False)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        saved = run_dir is not None and (run_dir / CONFIG_FILE).exists()
-        hint = f"; resume with: {resume_command(run_dir)}" if saved else ""
-        console.print(escape(f"interrupted before training started{hint}"), highlight=False)
-        sys.exit(130)
+        except (RunDirError, CheckpointError, Diverged) as err:
+            console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
+            sys.exit(2)
+        except OSError as err:
+            where = f" {err.filename}" if err.filename else (f" in {run_dir}" if run_dir else "")
+            text = f"cannot write{where}: {err.strerror or err}; nothing saved before was changed"
+            console.print(f"[red]error:[/red] {escape(text)}", highlight=False)
+            sys.exit(2)
+        except Interrupted as err:
+            hint = f"; resume with: {resume_command(run_dir)}" if err.update else "; nothing was saved"
+            console.print(escape(f"{err}{hint}"), highlight=False)
+            sys.exit(interrupt_status(err))
+        except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (Terminated) before the loop started
+            saved = run_dir is not None and (run_dir / CONFIG_FILE).exists()
+            hint = f"; resume with: {resume_command(run_dir)}" if saved else ""
+            console.print(escape(f"{stop_word(err)} before training started{hint}"), highlight=False)
+            sys.exit(interrupt_status(err))

@@ -26,13 +26,29 @@ def read_json(path: Path | str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def json_safe(data: Any) -> Any:
+    """``data`` with every non-finite real number (NaN, inf; numpy's too) in its dicts, lists and tuples replaced
+    by None: ``json.dumps`` would write them as bare ``NaN`` / ``Infinity``, which is not JSON (strict readers, jq
+    and browsers reject the file). Finite numpy scalars become Python numbers."""
+    if isinstance(data, dict):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(v) for v in data]
+    if isinstance(data, numbers.Real) and not isinstance(data, (bool, int)):
+        return float(data) if math.isfinite(data) else None
+    if isinstance(data, numbers.Integral) and not isinstance(data, bool):
+        return int(data)
+    return data
+
+
 def write_json(path: Path | str, data: Any) -> Path:
     """Write ``data`` to ``path`` as JSON indented by 2 with a final newline, atomically (a temporary file
-    ``<path stem>.tmp`` beside it, then a rename; parent folders created) -> the path."""
+    ``<path stem>.tmp`` beside it, then a rename; parent folders created) -> the path. Non-finite numbers are
+    written as ``null`` (:func:`json_safe`), so the file is valid JSON."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
     tmp.replace(path)
     return path
 

@@ -7,7 +7,8 @@ metrics, the seed statistics the run loop adds, ``sps``, ``wall_s``) and stay fi
 episode ended) is an empty cell; a non-finite value is written as ``nan`` / ``inf`` so that divergence is
 visible (tensorboard skips them). Tensorboard gets every key under ``train/`` (per-seed returns under ``seeds/``)
 against ``env_steps``.
-On resume from update ``u`` the rows after ``u`` are dropped and tensorboard purges events after ``u``.
+On resume from update ``u`` the rows after ``u`` are dropped and tensorboard purges events after ``u``; rows
+missing before ``u`` (a deleted ``metrics.csv``) are said in one line (:meth:`RunLogger.history_gap`).
 """
 
 from __future__ import annotations
@@ -45,12 +46,38 @@ class RunLogger:
             self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=start_update + 1 if start_update else None)
 
     def _kept_rows(self, start_update: int) -> tuple[list[str], list[dict]]:
-        if not start_update or not self.csv_path.exists():
+        """(columns, rows up to ``start_update``) of the existing ``metrics.csv``; ``self.found_rows``: how many
+        rows it held in all (0 if it is missing)."""
+        self.found_rows = 0
+        if not self.csv_path.exists():
             return [], []
         with open(self.csv_path, newline="") as f:
             reader = csv.DictReader(f)
-            rows = [r for r in reader if r.get("update") and int(r["update"]) <= start_update]
-            return list(reader.fieldnames or []), rows
+            rows = [r for r in reader if r.get("update")]
+            self.found_rows = len(rows)
+            if not start_update:
+                return [], []
+            return list(reader.fieldnames or []), [r for r in rows if int(r["update"]) <= start_update]
+
+    def history_gap(self, start_update: int) -> str | None:
+        """One warning line when ``metrics.csv`` lacks history of the run being resumed at ``start_update``: no
+        rows before it (the file was deleted or emptied: the curves start there and ``wall_s`` counts only from
+        this session), some missing (the first one named), or, when there is nothing to resume from
+        (``start_update`` 0), rows that this run replaces. None when the history is whole (or not written)."""
+        if self._csv is None:
+            return None
+        if not start_update:
+            return (f"warning: no checkpoint to resume from, so the run starts over at update 0; the "
+                    f"{self.found_rows} rows of {self.csv_path} are replaced") if self.found_rows else None
+        if not self.kept_rows:
+            return (f"warning: {self.csv_path} has no rows before update {start_update} (deleted?); the curves "
+                    f"start at {start_update} and wall_s counts only from this session")
+        have = {int(r["update"]) for r in self.kept_rows}
+        missing = [u for u in range(1, start_update + 1) if u not in have]
+        if not missing:
+            return None
+        return (f"warning: {self.csv_path} lacks {len(missing)} of the {start_update} rows before this resume, "
+                f"from update {missing[0]} (deleted?); the curves have a gap there")
 
     def _start_writer(self, columns: list[str]) -> None:
         self.columns = columns

@@ -40,6 +40,15 @@ def test_json_round_trip_and_bad_files(tmp_path):
     assert read_json(tmp_path / "list.json") == read_json(tmp_path / "bad.json") == read_json(tmp_path / "no") == {}
 
 
+def test_json_writes_non_finite_numbers_as_null(tmp_path):
+    data = {"nan": float("nan"), "inf": [float("-inf"), np.float32("nan")], "ok": (np.float32(0.5), np.int64(3)),
+            "flag": True}
+    text = write_json(tmp_path / "s.json", data).read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    strict = json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in {text}"))
+    assert strict == {"nan": None, "inf": [None, None], "ok": [0.5, 3], "flag": True}
+
+
 @pytest.mark.parametrize(("value", "spec", "text"), [
     (0.123456, ".3g", "0.123"), (2, ".1f", "2.0"), (1234.5, ",.0f", "1,234"), (np.float64(0.5), ".2f", "0.50"),
     (float("nan"), ".3g", "-"), (float("inf"), ".1f", "-"), (None, ".3g", "-"), ("x", ".3g", "-"), (True, ".3g", "-"),

@@ -9,7 +9,9 @@ A run that exits with an error, or ends without a complete summary.json, fails i
 sweep goes on); a new run that refuses its arguments stops the sweep (every cell has the same overrides).
 
 Ctrl-C: the child has its own session, so a terminal's Ctrl-C reaches only the sweep, which hands exactly one
-SIGINT to the run (a second could cut its checkpoint save), waits for it to save and exit, and stops.
+SIGINT to the run (a second could cut its checkpoint save), waits for it to save and exit, and stops. SIGTERM to
+the sweep (``timeout``, ``docker stop``, preemption) is handed on the same way, as one SIGTERM, which the run treats
+as Ctrl-C (:mod:`ssmrl.runners.signals`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from ssmrl.benchmark.engine import ABSENT, DONE, PARTIAL, UnitFailed
 from ssmrl.config import ConfigError
 from ssmrl.runners.rundir import holds_run
+from ssmrl.runners.signals import Terminated, interruptible, stop_if_terminated, stop_word, terminated
 
 SET_BY_SWEEP = ("env", "env.task", "seed", "num_seeds", "run_dir", "resume")
 
@@ -63,18 +66,20 @@ class AtariCell:
 
 
 @contextlib.contextmanager
-def _sigint_default_for_children():
-    """While starting a child: SIGINT at its default if this process ignores it (a background job of a
-    non-interactive shell), so the child inherits a SIGINT that lets the run save on Ctrl-C. Done in the parent
-    instead of a ``preexec_fn``: that would fork through Python's at-fork hooks, where JAX warns of deadlocks."""
-    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    if ignored:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _default_signals_for_children():
+    """While starting a child: SIGINT and SIGTERM at their defaults if this process ignores them (SIGINT is ignored
+    in a background job of a non-interactive shell), so the child inherits signals that let the run save on Ctrl-C
+    and on SIGTERM (exec resets handled signals to their defaults, but keeps ignored ones ignored). Done in the
+    parent instead of a ``preexec_fn``: that would fork through Python's at-fork hooks, where JAX warns of
+    deadlocks."""
+    ignored = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is signal.SIG_IGN]
+    for sig in ignored:
+        signal.signal(sig, signal.SIG_DFL)
     try:
         yield
     finally:
-        if ignored:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in ignored:
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def _last_line(path: Path, offset: int) -> str:
@@ -89,7 +94,8 @@ def _last_line(path: Path, offset: int) -> str:
 
 def launch(cmd: list[str], log_path: Path, label: str, pythonpath: str = "") -> tuple[int, int]:
     """Run ``cmd`` with its output appended to ``log_path`` -> (exit status, log offset where this run began);
-    KeyboardInterrupt naming ``label`` after handing one SIGINT to the run and waiting for it (module docstring)."""
+    KeyboardInterrupt naming ``label`` after handing one SIGINT to the run and waiting for it (module docstring);
+    on SIGTERM the same with one SIGTERM, raising :class:`ssmrl.runners.signals.Terminated`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if pythonpath:
@@ -98,14 +104,17 @@ def launch(cmd: list[str], log_path: Path, label: str, pythonpath: str = "") -> 
         offset = log.tell()
         log.write(f"$ {shlex.join(cmd)}\n".encode())
         log.flush()
-        with _sigint_default_for_children():
+        stop_if_terminated()  # a SIGTERM that came between two runs stops the sweep before it starts one
+        with _default_signals_for_children():
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
-            return proc.wait(), offset
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
+            with interruptible():
+                return proc.wait(), offset
+        except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM as Terminated (ssmrl.runners.signals)
+            proc.send_signal(signal.SIGTERM if terminated(err) else signal.SIGINT)
             proc.wait()
-            raise KeyboardInterrupt(f"interrupted during {label}; its run saved what it could") from None
+            stop = Terminated if terminated(err) else KeyboardInterrupt
+            raise stop(f"{stop_word(err)} during {label}; its run saved what it could") from None
 
 
 def _describe(record: dict) -> str:

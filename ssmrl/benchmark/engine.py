@@ -20,7 +20,8 @@ replaces a user's own files; :func:`written_line` names the report files that ex
 
 **Exit codes** (:func:`exit_status`, the body of every grid script): :data:`OK`; :data:`FAILED` when units failed;
 :data:`USAGE` after one line ``config error: ...`` (a bad setting) or ``error: ...`` (a value, run directory,
-checkpoint or file that cannot be used); :data:`INTERRUPTED` on Ctrl-C. Nothing finished is touched on any of them.
+checkpoint or file that cannot be used); :data:`INTERRUPTED` on Ctrl-C; :data:`TERMINATED` on SIGTERM, which stops
+a grid as Ctrl-C does (:mod:`ssmrl.runners.signals`). Nothing finished is touched on any of them.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from typing import Any, Protocol
 
 from ssmrl.config import ConfigError
 from ssmrl.output import read_json, write_json
+from ssmrl.runners.signals import stop_if_terminated
 
 DONE, PARTIAL, ABSENT = "done", "partial", "absent"
 MARKER = ".ssmrl-grid"  # in a grid's out_dir: {"grid": <kind name>}
-OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
+OK, FAILED, USAGE, INTERRUPTED, TERMINATED = 0, 1, 2, 130, 143
 
 
 class Kind(Protocol):
@@ -101,6 +103,7 @@ def run_units(the_plan: Plan, kind: Kind, say: Callable[[str], None],
     outcome = Outcome()
     total = len(the_plan.todo)
     for index, unit in enumerate(the_plan.todo, 1):
+        stop_if_terminated()  # a SIGTERM held since the last unit stops the grid before the next one starts
         try:
             record = kind.run(unit)
         except UnitFailed as err:
@@ -155,9 +158,11 @@ def exit_status(body: Callable[[], int | None], say: Callable[[str], None] = say
     from ssmrl.checkpoint import CheckpointError
     from ssmrl.config import ConfigError
     from ssmrl.runners.rundir import RunDirError
+    from ssmrl.runners.signals import interrupt_status, sigterm_as_interrupt
 
     try:
-        status = body()
+        with sigterm_as_interrupt():  # SIGTERM stops a grid like Ctrl-C: the running cell saves, exit 143
+            status = body()
     except ConfigError as err:
         say(f"config error: {err}")
         return USAGE
@@ -170,8 +175,8 @@ def exit_status(body: Callable[[], int | None], say: Callable[[str], None] = say
     except OSError as err:
         say(f"error: cannot write {err.filename or ''}: {err.strerror or err}; finished cells are kept")
         return USAGE
-    except KeyboardInterrupt as err:  # also ssmrl.runners.loop.Interrupted (saved up to its update)
+    except KeyboardInterrupt as err:  # also ssmrl.runners.loop.Interrupted (saved up to its update) and SIGTERM
         say(f"{err if str(err) else 'interrupted'}; finished cells are kept; the same command resumes")
-        return INTERRUPTED
+        return interrupt_status(err)
     return OK if status is None else status
 

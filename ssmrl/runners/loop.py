@@ -20,8 +20,8 @@ carry). A run that is already complete is left as it is.
 
 Failures end the loop with an exception whose message is one line, and lose nothing saved: :class:`Diverged` at
 the first update with a non-finite metric or state (its rows are logged, written as ``nan``; no checkpoint of it
-is saved, so the newest checkpoint is the last finite one); :class:`Interrupted` on Ctrl-C, after saving the
-state of the last completed call.
+is saved, so the newest checkpoint is the last finite one); :class:`Interrupted` on Ctrl-C or SIGTERM (inside
+:func:`ssmrl.runners.signals.sigterm_as_interrupt`), after saving the state of the last completed call.
 """
 
 from __future__ import annotations
@@ -39,14 +39,16 @@ import numpy as np
 from rich.console import Console
 
 from ssmrl.algorithm import Train
-from ssmrl.checkpoint import Checkpointer, CheckpointError
+from ssmrl.checkpoint import Checkpointer, CheckpointError, NonFiniteState
 from ssmrl.config import RunConfig
+from ssmrl.output import write_json
 from ssmrl.plotting import plot_runs
 from ssmrl.run_log import RunLogger
 from ssmrl.runners.fused import make_fused_runner, seed_keys
 from ssmrl.runners.health import CollapseWatch, divergence_hint, first_non_finite
 from ssmrl.runners.host_envs import make_host_runner
 from ssmrl.runners.progress import ProgressReporter
+from ssmrl.runners.signals import interruptible, stop_word, terminated
 
 EPISODE_KEYS = ("episode_return", "episode_length")
 
@@ -60,11 +62,13 @@ class Diverged(RuntimeError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C, after saving; ``update`` is the last update whose state was saved (0: nothing)."""
+    """Ctrl-C or SIGTERM (``terminated``; :mod:`ssmrl.runners.signals`), after saving; ``update`` is the last
+    update whose state was saved (0: nothing)."""
 
-    def __init__(self, message: str, update: int):
+    def __init__(self, message: str, update: int, terminated: bool = False):
         super().__init__(message)
         self.update = update
+        self.terminated = terminated
 
 
 @dataclass
@@ -177,6 +181,9 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
     start_done = saved = done
     collapse = CollapseWatch(parts.health)
     logger = RunLogger(run_dir, cfg.logger, start_update=done)
+    gap = logger.history_gap(done)
+    if gap:
+        console.print(gap, highlight=False)
     wall_before = logger.last_logged("wall_s")
     wall_before = 0.0 if np.isnan(wall_before) else wall_before
     logger.log_scalar("perf/compile_s", runner.compile_s, done * steps)
@@ -189,8 +196,9 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
                 while done < num_updates and (stop_after is None or done < stop_after):
                     n = min(per_call, num_updates - done)
                     t0 = time.perf_counter()
-                    new_state, metrics = runner.run(state, n)
-                    metrics = {k: v[:n] for k, v in jax.device_get(metrics).items()}
+                    with interruptible():  # a SIGTERM stops here (a held one as the call starts), like Ctrl-C
+                        new_state, metrics = runner.run(state, n)
+                        metrics = {k: v[:n] for k, v in jax.device_get(metrics).items()}
                     dt = time.perf_counter() - t0
                     train_s += dt
                     sps = n * steps * cfg.num_seeds / dt
@@ -217,12 +225,12 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
                     if done % ckpt_every == 0 or done == num_updates:
                         try:
                             ckpt.save(done, state)
-                        except CheckpointError as err:
+                        except NonFiniteState as err:
                             raise Diverged(f"diverged by update {done}: {err}; {_kept(saved)}", done) from None
                         runner.saved(done)
                         saved = done
                     progress.update(done, sps, last_return)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as Terminated (ssmrl.runners.signals)
             if done > saved:
                 try:
                     ckpt.save(done, state)
@@ -230,8 +238,8 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
                     saved = done
                 except (CheckpointError, OSError):
                     pass
-            raise Interrupted(f"interrupted at update {done}/{num_updates}; saved up to update {saved}",
-                              saved) from None
+            raise Interrupted(f"{stop_word(stop)} at update {done}/{num_updates}; saved up to update {saved}",
+                              saved, terminated(stop)) from None
     except BaseException:
         logger.close()
         ckpt.close()
@@ -239,11 +247,11 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
     try:
         return _finish(cfg, runner, state, logger, ckpt, run_dir, console, done, start_done, last_return, train_s,
                        wall_before, start_time, agent_params)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         logger.close()
         ckpt.close()
-        raise Interrupted(f"interrupted after update {done}/{num_updates}, while evaluating; saved up to update "
-                          f"{saved}", saved) from None
+        raise Interrupted(f"{stop_word(stop)} after update {done}/{num_updates}, while evaluating; saved up to "
+                          f"update {saved}", saved, terminated(stop)) from None
 
 
 def _evaluate_during(cfg, runner, state, update: int) -> float:
@@ -279,7 +287,7 @@ def _finish(cfg, runner, state, logger, ckpt, run_dir, console, done, start_done
     summary.update(env_steps=done * steps, complete=done == num_updates, train_return_window=window,
                    train_return_last=window_return(logger.csv_path, done - -(-window // steps)) if cfg.logger.csv
                    else None)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(run_dir / "summary.json", summary)  # NaN (e.g. no episode ended) as null: valid JSON
     console.print(f"done: {done}/{num_updates} updates, return {result.final_return:.3f}, eval "
                   f"{'-' if eval_return is None else f'{eval_return:.3f}'}, {result.sps:,.0f} steps/s, "
                   f"wall {result.wall_s:.0f} s -> {run_dir}", highlight=False)
@@ -310,7 +318,8 @@ def _completed(run_dir: Path, num_updates: int, console: Console) -> RunResult:
     """A run whose last update is saved and summarised: report it, touch nothing."""
     summary = json.loads((run_dir / "summary.json").read_text())
     console.print(f"run in {run_dir} is already complete ({num_updates} updates); nothing to do", highlight=False)
-    return RunResult(state=None, final_return=summary.get("final_return", float("nan")),
+    final_return = summary.get("final_return")
+    return RunResult(state=None, final_return=float("nan") if final_return is None else final_return,
                      eval_return=summary.get("eval_return"), eval_metrics=summary.get("eval_metrics", {}),
                      wall_s=summary.get("wall_s", 0.0), compile_s=summary.get("compile_s", 0.0),
                      sps=summary.get("sps", 0.0), updates=num_updates, agent_params=summary.get("agent_params"))

@@ -15,6 +15,7 @@ from ssmrl.benchmark.engine import (
     MARKER,
     OK,
     PARTIAL,
+    TERMINATED,
     USAGE,
     UnitFailed,
     claim_out_dir,
@@ -26,6 +27,7 @@ from ssmrl.benchmark.engine import (
 from ssmrl.checkpoint import CheckpointError
 from ssmrl.config import ConfigError
 from ssmrl.runners.loop import Interrupted
+from ssmrl.runners.signals import Terminated
 
 
 class Name(str):
@@ -101,6 +103,12 @@ def _raises(error):
     (_raises(KeyboardInterrupt()), INTERRUPTED, "interrupted; finished cells are kept; the same command resumes"),
     (_raises(Interrupted("interrupted at update 3/8; saved up to update 2", 2)), INTERRUPTED,
      "interrupted at update 3/8; saved up to update 2; finished cells are kept; the same command resumes"),
+    (_raises(Terminated("terminated (SIGTERM) during Pong seed 0; its run saved what it could")), TERMINATED,
+     "terminated (SIGTERM) during Pong seed 0; its run saved what it could; finished cells are kept; the same "
+     "command resumes"),
+    (_raises(Interrupted("terminated (SIGTERM) at update 3/8; saved up to update 3", 3, terminated=True)),
+     TERMINATED, "terminated (SIGTERM) at update 3/8; saved up to update 3; finished cells are kept; the same "
+     "command resumes"),
 ])
 def test_exit_status_maps_each_error_to_one_line(body, status, line):
     said = []

@@ -20,8 +20,9 @@ SCRIPT = ROOT / "scripts" / "atari100k.py"
 
 # A stand-in for scripts/dreamer.py. FAKE_PLAN (JSON) maps "Game:seed" to what the run does: "fail" (saves its
 # config, then exits 1, so the next sweep resumes it), "config" (refuses its arguments like a config error: exit 2,
-# no run directory), "incomplete" (summary.json with complete=false), "wait" (waits for SIGINT, counts them, exits
-# 130); any other cell finishes: eval_return 10 * (seed + 1), train_return_last one less.
+# no run directory), "incomplete" (summary.json with complete=false), "wait" (waits for SIGINT or SIGTERM, records
+# the names of those it got, exits 130 or 143); any other cell finishes: eval_return 10 * (seed + 1),
+# train_return_last one less.
 FAKE_RUNNER = r'''
 import json, os, signal, sys, time
 from pathlib import Path
@@ -49,14 +50,15 @@ if what == "fail":
     sys.exit(1)
 if what == "wait":
     got = []
-    signal.signal(signal.SIGINT, lambda *_: got.append(1))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: got.append(signal.Signals(signum).name))
     Path(os.environ["FAKE_READY"]).write_text("ready")
     deadline = time.time() + 60
     while not got and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)  # a second SIGINT would arrive now
-    Path(os.environ["FAKE_READY"]).write_text(str(len(got)))
-    sys.exit(130)
+    time.sleep(0.5)  # a second signal would arrive now
+    Path(os.environ["FAKE_READY"]).write_text(",".join(got))
+    sys.exit(143 if got == ["SIGTERM"] else 130)
 score = 10.0 * (cfg["seed"] + 1)
 summary = {"updates": 4, "wall_s": 3.0, "eval_return": score, "eval_metrics": {"episodes": 2, "episode_return": score},
            "train_return_last": score - 1, "train_return_window": 10000, "env_steps": 100000,
@@ -222,7 +224,9 @@ def atari100k_games():
 
 
 @pytest.mark.slow
-def test_ctrl_c_hands_one_sigint_to_the_run_and_exits_130(tmp_path, fake):
+@pytest.mark.parametrize("sig, status, word", [(signal.SIGINT, 130, "interrupted"),
+                                               (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_ctrl_c_or_sigterm_hands_one_signal_to_the_run(tmp_path, fake, sig, status, word):
     runner, _ = fake
     ready = tmp_path / "ready"
     env = {**_env(), "FAKE_PLAN": json.dumps({"Pong:0": "wait"}), "FAKE_READY": str(ready)}
@@ -233,13 +237,13 @@ def test_ctrl_c_hands_one_sigint_to_the_run_and_exits_130(tmp_path, fake):
     while not ready.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert ready.exists(), proc.communicate()[0]
-    proc.send_signal(signal.SIGINT)  # to the sweep only, as a terminal's Ctrl-C would (the run has its own session)
+    proc.send_signal(sig)  # to the sweep only, as a terminal's Ctrl-C or `timeout` would (the run has its own session)
     out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out
-    assert ready.read_text() == "1", out  # the run got exactly one SIGINT, and the sweep waited for it to end
-    assert "interrupted during Pong seed 0; its run saved what it could; finished cells are kept; the same command "\
+    assert proc.returncode == status, out
+    assert ready.read_text() == sig.name, out  # the run got exactly one signal, the same, and the sweep waited for it
+    assert f"{word} during Pong seed 0; its run saved what it could; finished cells are kept; the same command "\
            "resumes" in out and "Traceback" not in out
-    assert "Pong seed 1" not in out.split("interrupted")[1]
+    assert "Pong seed 1" not in out.split(word)[1]
 
 
 def test_an_out_dir_with_a_users_files_is_refused(tmp_path, fake, capsys):

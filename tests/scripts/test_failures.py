@@ -1,7 +1,7 @@
 """Runs never lose data and never end in a traceback. Each case a new user hit, reproduced through the scripts (as
 subprocesses where the exit status and the printed line matter): a one-line message naming the bad value or path,
-exit status 2 (130 for Ctrl-C, with the command that resumes; 0 for a correct resume), no traceback, and files that
-existed before the command byte-identical after it."""
+exit status 2 (130 for Ctrl-C and 143 for SIGTERM, with the command that resumes; 0 for a correct resume), no
+traceback, and files that existed before the command byte-identical after it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import errno
 import fcntl
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -31,9 +32,9 @@ def _env():
             "COLUMNS": "80", "PYTHONUNBUFFERED": "1"}  # unbuffered: the Ctrl-C test reacts to a printed line
 
 
-def _script(name, *args, cwd, timeout=600):
+def _script(name, *args, cwd, timeout=600, preexec_fn=None):
     return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, preexec_fn=preexec_fn)
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -237,28 +238,38 @@ def _yaml(path):
     return yaml.safe_load(path.read_text())
 
 
+def _default_signals() -> None:
+    """In the child: SIGINT and SIGTERM at their defaults, even when this test runs in a background job (where
+    SIGINT starts out ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.mark.optimized  # the resumed run executes about a thousand updates
-def test_ctrl_c_saves_says_how_to_resume_and_resume_finishes(tmp_path):
+@pytest.mark.parametrize("sig, status, word", [(signal.SIGINT, 130, "interrupted"),  # Ctrl-C
+                                               (signal.SIGTERM, 143, "terminated (SIGTERM)")])  # timeout, preemption
+def test_ctrl_c_or_sigterm_saves_says_how_to_resume_and_resume_finishes(tmp_path, sig, status, word):
     args = [sys.executable, str(ROOT / "scripts" / "ppo.py"), "experiment=debug", "algo.total_timesteps=262144",
             "runner.updates_per_call=2", "runner.checkpoint_every=1000", "run_dir=run"]
-    # The child handles SIGINT even when this test runs in a background job (where SIGINT starts out ignored).
     proc = subprocess.Popen(args, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            text=True, preexec_fn=_default_signals)
     lines = []
     for line in proc.stdout:
         lines.append(line)
         if ": update 0/1024" in line:  # the training loop has started
             time.sleep(0.5)  # some calls of training (on 2 cores all 1024 updates take about 8 s)
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sig)
             break
     out = "".join(lines) + proc.stdout.read()
     proc.wait(timeout=120)
-    assert proc.returncode == 130 and "Traceback" not in out, out
-    assert "interrupted" in out and f"resume with: python {ROOT / 'scripts' / 'ppo.py'} resume=run" in out
+    assert proc.returncode == status and "Traceback" not in out, out
+    assert f"{word} at update" in out and f"resume with: python {ROOT / 'scripts' / 'ppo.py'} resume=run" in out
     saved = out.split("saved up to update ")[1].split(";")[0]
     assert int(saved) >= 2 and (tmp_path / "run" / "checkpoints" / saved).is_dir()
+    assert not list((tmp_path / "run" / "checkpoints").glob("*orbax-checkpoint-tmp*"))  # no half-written save
     resumed = _script("ppo.py", "resume=run", cwd=tmp_path)
     assert resumed.returncode == 0 and f"resumed from checkpoint at update {saved}" in resumed.stdout
+    assert "warning" not in resumed.stdout  # the history before the signal is whole
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert len(rows) == 1 + 1024
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -283,6 +294,21 @@ def test_ctrl_c_while_the_libraries_load_is_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_resume_says_that_metrics_csv_lost_its_rows_and_summary_is_valid_json(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path)
+    (run / "summary.json").unlink()  # not complete: it restores update 8 and writes the summary again
+    (run / "metrics.csv").unlink()   # rows 1-8 deleted
+    proc = _script("ppo.py", f"resume={run}", cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Traceback" not in out, out
+    warnings = [line for line in out.splitlines() if "warning" in line]
+    assert warnings == [f"warning: {run / 'metrics.csv'} has no rows before update 8 (deleted?); the curves start "
+                        "at 8 and wall_s counts only from this session"], out
+    text = (run / "summary.json").read_text()
+    summary = json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in summary.json: {text}"))
+    assert summary["final_return"] is None and summary["complete"] is True  # no logged return: null, not NaN
+
+
 def test_full_disk_is_one_line_and_keeps_saved_files(tmp_path, monkeypatch, capsys):
     import envs
     from ssmrl import checkpoint, cli
@@ -301,6 +327,36 @@ def test_full_disk_is_one_line_and_keeps_saved_files(tmp_path, monkeypatch, caps
     out = capsys.readouterr().out
     assert "No space left on device" in out and "Traceback" not in out
     assert (tmp_path / "run" / "config.yaml").exists()
+
+
+def _file_size_limit(kib: int):
+    """A ``preexec_fn``: the child may write files of at most ``kib`` KiB (``ulimit -f``), as on a disk that fills
+    up; a longer write fails with EFBIG (SIGXFSZ ignored, as Python does anyway), the error orbax meets on a full
+    disk."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (kib * 1024, kib * 1024))
+    return limit
+
+
+def test_full_disk_during_a_save_is_one_line_removes_the_partial_checkpoint_and_resumes(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path)
+    (run / "summary.json").unlink()
+    shutil.rmtree(run / "checkpoints" / "8")  # it resumes at 4 and saves 8 again, into the limit
+    checkpoint_4 = _snapshot(run / "checkpoints" / "4")
+    limit_kib = 24  # above metrics.csv, digests.json and the events file; below orbax's largest checkpoint file
+    assert max(len(data) for data in checkpoint_4.values()) > limit_kib * 1024
+    proc = _script("ppo.py", f"resume={run}", cwd=tmp_path, preexec_fn=_file_size_limit(limit_kib))
+    # orbax and tensorstore raise ValueError (not OSError) and print hundreds of "Error" lines from their threads
+    line = _assert_one_line_error(proc, "cannot save checkpoint 8", "no space left on device (or file too large)",
+                                  "the newest intact checkpoint is 4")
+    assert line.endswith(f"free space, then resume with: python {ROOT / 'scripts' / 'ppo.py'} resume={run}"), line
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["4", "digests.json"]  # no *.orbax-checkpoint-tmp
+    assert _snapshot(run / "checkpoints" / "4") == checkpoint_4
+    resumed = _script("ppo.py", f"resume={run}", cwd=tmp_path)  # space freed
+    assert resumed.returncode == 0 and "resumed from checkpoint at update 4" in resumed.stdout, resumed.stdout
+    assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 8
+    assert json.loads((run / "summary.json").read_text())["complete"] is True
 
 
 def test_cartpole_evaluation_runs_until_episodes_end(tmp_path):
