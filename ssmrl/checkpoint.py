@@ -105,10 +105,11 @@ class Checkpointer:
         """The last saved update number, or None if there is no checkpoint."""
         return self._manager.latest_step()
 
-    def save(self, step: int, state: Any) -> None:
-        """Save ``state`` as update ``step`` and wait until it is on disk; refuses a non-finite state
-        (:class:`NonFiniteState`). A save that fails (orbax raises ``ValueError`` for a full disk) removes what it
-        wrote of ``step`` and raises :class:`SaveFailed` naming the newest intact checkpoint."""
+    def save(self, step: int, state: Any, config: dict | None = None) -> None:
+        """Save ``state`` as update ``step`` and wait until it is on disk, recording ``config`` (the run's resolved
+        config, JSON values; :meth:`recorded_config`) with it; refuses a non-finite state (:class:`NonFiniteState`).
+        A save that fails (orbax raises ``ValueError`` for a full disk) removes what it wrote of ``step`` and raises
+        :class:`SaveFailed` naming the newest intact checkpoint."""
         host = jax.device_get(state)
         bad = non_finite_leaves(host)
         if bad:
@@ -117,7 +118,7 @@ class Checkpointer:
         try:
             with held:
                 try:
-                    self._write(step, host)
+                    self._write(step, host, config)
                 except Exception as err:  # orbax / tensorstore raise ValueError, OSError and their own types
                     failure = _save_failure(err)
                     if failure == NO_SPACE:
@@ -135,14 +136,17 @@ class Checkpointer:
             if failure != NO_SPACE:  # said in one line; an unexpected failure keeps its details
                 held.pass_on()
 
-    def _write(self, step: int, host: Any) -> None:
-        """orbax's save of ``host`` as ``step``, then its digests recorded in digests.json (atomically)."""
+    def _write(self, step: int, host: Any, config: dict | None) -> None:
+        """orbax's save of ``host`` as ``step``, then its digests (and ``config``) recorded in digests.json
+        (atomically)."""
         self._manager.save(step, args=ocp.args.StandardSave(host))
         self._manager.wait_until_finished()
         kept = {str(s) for s in self._manager.all_steps()}
         digests = {k: v for k, v in self._digests().items() if k in kept}
         digests[str(step)] = {"state": state_digest(host), "signature": _signature(host),
                               "files": _file_digests(self.directory / str(step))}
+        if config is not None:
+            digests[str(step)]["config"] = config
         tmp = self._digests_path.with_suffix(".tmp")
         try:
             tmp.write_text(json.dumps(digests) + "\n")
@@ -161,6 +165,12 @@ class Checkpointer:
             self._manager.reload()
         except Exception:  # the manager only forgets the removed step; a failure here changes nothing on disk
             pass
+
+    def recorded_config(self) -> tuple[int, dict] | None:
+        """(step, config) of the newest checkpoint saved with a config (:meth:`save`); None if none was."""
+        records = [(int(k), v["config"]) for k, v in self._digests().items()
+                   if k.isdigit() and isinstance(v, dict) and isinstance(v.get("config"), dict)]
+        return max(records, key=lambda r: r[0], default=None)
 
     def newest_intact(self) -> int | None:
         """The newest step that digests.json records and whose folder exists (None: none); its files are not
@@ -197,32 +207,66 @@ class Checkpointer:
 
         A checkpoint whose files are damaged, that does not fit ``like`` or whose restored bytes do not match is
         skipped with a ``warn(message)``; if every one is skipped, :class:`CheckpointError` says why the newest
-        one failed.
+        one failed and how to start over. If ``digests.json`` itself is damaged (:meth:`digests_damage`), the
+        newest checkpoint that loads, fits ``like`` and holds only finite values is used, with a warning saying
+        that it was checked that way.
         """
         self._manager.reload()
         steps = sorted(self._manager.all_steps(), reverse=True)
         if not steps:
             return None
-        digests = self._digests()
+        digests, damage = self._digests(), self.digests_damage()
         like_signature = _signature(jax.eval_shape(lambda: like))
         reasons = []
         for step in steps:
-            problem = self._problem(step, digests.get(str(step)), like_signature)
-            if problem is None:
+            if damage is None:
+                problem = self._problem(step, digests.get(str(step)), like_signature)
+            if damage is not None or problem is None:
                 try:
                     state = self.restore(step, like)
-                    problem = (None if state_digest(jax.device_get(state)) == digests[str(step)]["state"] else
-                               "damaged: its bytes do not match the digest recorded when it was saved")
+                    problem = self._unverified_problem(state, like_signature) if damage else (
+                        None if state_digest(jax.device_get(state)) == digests[str(step)]["state"] else
+                        "damaged: its bytes do not match the digest recorded when it was saved")
                 except Exception as err:  # orbax / tensorstore raise many types for unreadable files
                     problem = f"unreadable ({_first_line(err)})"
             if problem is None:
+                if damage is not None:
+                    warn(f"warning: {self._digests_path} is {damage}, so the checkpoints cannot be checked against "
+                         f"their digests; checkpoint {step} was checked by reading it (it loads, its shapes fit "
+                         "this config, its values are finite) instead; the next save writes digests.json anew")
                 for skipped, why in reasons:
                     warn(f"warning: skipped checkpoint {skipped}, {why}; resuming from update {step}")
                 return step, state
             reasons.append((step, problem))
         newest, why = reasons[0]
-        raise CheckpointError(f"no usable checkpoint in {self.directory}: the newest (update {newest}) is {why}"
-                              + (f"; {len(reasons) - 1} older ones failed too" if len(reasons) > 1 else ""))
+        raise CheckpointError(
+            f"no usable checkpoint in {self.directory}: the newest (update {newest}) is {why}"
+            + (f"; {len(reasons) - 1} older ones failed too" if len(reasons) > 1 else "")
+            + f"; to start this run over from update 0 with its config, move {self.directory} away and run the same "
+            "command again, or train in a new run_dir")
+
+    def digests_damage(self) -> str | None:
+        """Why ``digests.json`` cannot be used ("missing", "not JSON", "not a mapping of checkpoints"); None if it
+        can be. (Called where checkpoints exist: each save writes it.)"""
+        try:
+            data = json.loads(self._digests_path.read_text())
+        except FileNotFoundError:
+            return "missing"
+        except (OSError, ValueError) as err:
+            return f"damaged (not JSON: {_first_line(err)})" if isinstance(err, ValueError) else f"unreadable ({err})"
+        if not isinstance(data, dict):
+            return "damaged (not a mapping of checkpoints)"
+        return None
+
+    @staticmethod
+    def _unverified_problem(state: Any, like_signature: list) -> str | None:
+        """Why a checkpoint restored without its digests must not be used (None if it may be): leaves that do not
+        fit the config, or non-finite values (never saved, so they mean damage)."""
+        host = jax.device_get(state)
+        if _signature(host) != like_signature:
+            return "not matching this config"
+        bad = non_finite_leaves(host)
+        return f"damaged: non-finite values in {bad[0]}" if bad else None
 
     def close(self) -> None:
         self._manager.close()

@@ -13,6 +13,7 @@ the caller (``ssmrl`` never imports ``envs``): pass ``valid_tasks``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -275,3 +276,60 @@ def run_config_to_dict(cfg: RunConfig) -> dict:
     out = dataclasses.asdict(cfg)
     out["model"] = {**{k: out["model"][k] for k in MODEL_FIXED}, **out["model"]["options"]}
     return out
+
+
+# What a run may change between its sessions without changing what its checkpoints hold or how they continue: its
+# budget (a longer or shorter run), how the runner drives and evaluates it, what it writes, and where it lives.
+# Anything else (task, core, sizes, learning rates, seed, ...) would resume one run as another.
+MAY_CHANGE_ON_RESUME = ("algo.total_timesteps", "runner.*", "logger.*", "run_dir")
+
+
+def config_record(cfg: RunConfig) -> dict:
+    """The resolved config as plain JSON values (tuples as lists), the form recorded with each checkpoint."""
+    return json.loads(json.dumps(run_config_to_dict(cfg)))
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings -> {"a.b.c": leaf} (an empty mapping is a leaf)."""
+    if not isinstance(data, dict) or (not data and prefix):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def schema_default(cfg: Any, key: str) -> Any:
+    """The schema's default of the dotted config key ``key`` (e.g. ``runner.eval_every``) on the config dataclass
+    ``cfg``, or a value no setting equals where the key has none (not a dataclass field, or no default)."""
+    *path, name = key.split(".")
+    obj = cfg
+    for part in path:
+        obj = getattr(obj, part, None)
+    fields = {f.name: f for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else {}
+    found = fields.get(name)
+    if found is None or found.default is dataclasses.MISSING:
+        return object()
+    return found.default
+
+
+def _may_change(key: str, may_change: tuple[str, ...]) -> bool:
+    return any(key == k or (k.endswith(".*") and key.startswith(k[:-1])) for k in may_change)
+
+
+def config_changes(saved: dict, now: dict, may_change: tuple[str, ...] = MAY_CHANGE_ON_RESUME,
+                   cfg: Any = None) -> list[tuple[str, Any, Any]]:
+    """(dotted key, value in ``saved``, value in ``now``; None where absent) for every key outside ``may_change``
+    (keys, or ``section.*``) whose value differs between two configs (nested or dotted mappings of plain values),
+    in sorted key order. A key ``saved`` lacks (a setting newer than what was saved) is no change where ``now``
+    holds its default on the config dataclass ``cfg`` (:func:`schema_default`; any value when ``cfg`` is None)."""
+    before, after = flatten(saved), flatten(now)
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        if _may_change(key, may_change) or before.get(key) == after.get(key):
+            continue
+        if key not in before and (cfg is None or after[key] == schema_default(cfg, key)):
+            continue
+        changes.append((key, before.get(key), after.get(key)))
+    return changes
+

@@ -56,12 +56,12 @@ from ssmrl.benchmark.engine import (
 from ssmrl.benchmark.engine import plan as plan_units
 from ssmrl.benchmark.report import markdown, plot_curves, plot_summary, plot_trials, write_csv
 from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns
-from ssmrl.benchmark.settings import Settings, apply_xla_flags, flatten, load_settings, with_grid_settings
+from ssmrl.benchmark.settings import Settings, apply_xla_flags, load_settings, with_grid_settings
 from ssmrl.benchmark.sizing import Match, match_d_model, stack_param_count
 from ssmrl.benchmark.trials import trial_returns
 from ssmrl.checkpoint import Checkpointer, CheckpointError
 from ssmrl.cli import compose_config
-from ssmrl.config import ConfigError, RunConfig, run_config_from_dict, run_config_to_dict
+from ssmrl.config import ConfigError, RunConfig, config_changes, flatten, run_config_from_dict, run_config_to_dict
 from ssmrl.output import count_text, read_json, slug, write_json
 from ssmrl.runners.fused import seed_keys
 from ssmrl.runners.loop import Diverged, train
@@ -191,20 +191,6 @@ def cell_status(cell: Cell) -> str:
     return "resume" if (cell.run_dir / CONFIG_FILE).is_file() else "new"
 
 
-def _schema_default(cfg: Any, key: str) -> Any:
-    """The schema's default of the dotted config key ``key`` (e.g. ``runner.eval_every``), or a value no setting
-    equals where the key has none (not a dataclass field)."""
-    *path, name = key.split(".")
-    obj = cfg
-    for part in path:
-        obj = getattr(obj, part, None)
-    fields = {f.name: f for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else {}
-    field = fields.get(name)
-    if field is None or field.default is dataclasses.MISSING:
-        return object()
-    return field.default
-
-
 def check_saved(cell: Cell) -> None:
     """ConfigError if the cell's run dir holds a run of another config (run_dir and logger keys aside)."""
     path = cell.run_dir / CONFIG_FILE
@@ -216,19 +202,15 @@ def check_saved(cell: Cell) -> None:
         saved = None
     if not isinstance(saved, dict):
         raise ConfigError(f"{path} is damaged; delete the cell's folder {cell.run_dir} to rerun it")
-    drop = lambda d: {k: v for k, v in flatten(d).items() if k != "run_dir" and not k.startswith("logger.")}
-    ours, theirs = drop(run_config_to_dict(cell.cfg)), drop(saved)
+    ours, theirs = flatten(run_config_to_dict(cell.cfg)), flatten(saved)
     cell_info = (read_json(cell.run_dir / CELL_FILE).get("cell") or {})
     ours.update({f"cell.{k}": v for k, v in flatten(cell.describe()).items()})
     theirs.update({f"cell.{k}": v for k, v in flatten(cell_info).items()} if cell_info else
                   {k: v for k, v in ours.items() if k.startswith("cell.")})
-    for key in sorted(set(ours) | set(theirs)):
-        if key not in theirs and ours[key] == _schema_default(cell.cfg, key):
-            continue  # a setting added after that run was saved, at its default: the run is the same
-        if ours.get(key, "<absent>") != theirs.get(key, "<absent>"):
-            raise ConfigError(f"{cell.run_dir} holds a run of another config ({key}: {theirs.get(key, '<absent>')!r} "
-                              f"there, {ours.get(key, '<absent>')!r} here); use another out_dir, or delete that "
-                              "cell's folder to rerun it")
+    # A setting added after that run was saved, at its default, is the same run (config_changes' cfg).
+    for key, there, here in config_changes(theirs, ours, may_change=("run_dir", "logger.*"), cfg=cell.cfg)[:1]:
+        raise ConfigError(f"{cell.run_dir} holds a run of another config ({key}: {there!r} there, {here!r} here); "
+                          "use another out_dir, or delete that cell's folder to rerun it")
 
 
 # ---------------------------------------------------------------------------------------------- running

@@ -19,7 +19,6 @@ import typing
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -189,16 +188,6 @@ def _check_cell_overrides(overrides: Sequence[str], where: str) -> None:
             hint = {"model": "models=[...]", "env": "tasks=[...] (and env_kwargs)"}.get(head, "out_dir=<folder>")
             raise ConfigError(f"{where}: {line}: the grid sets {key} itself; use {hint}")
 
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested mappings -> {"a.b.c": leaf}."""
-    if not isinstance(data, dict):
-        return {prefix: data}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
 
 
 def with_grid_settings(message: str) -> str:

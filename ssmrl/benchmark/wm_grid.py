@@ -53,7 +53,7 @@ import numpy as np
 
 from ssmrl.benchmark.engine import ABSENT, DONE, claim_out_dir, run_units, say_line, written_line
 from ssmrl.benchmark.engine import plan as plan_units
-from ssmrl.benchmark.settings import apply_xla_flags, flatten
+from ssmrl.benchmark.settings import apply_xla_flags
 from ssmrl.benchmark.sizing import stack_param_count, tree_param_count
 from ssmrl.benchmark.wm_references import reference_describe, reference_line, run_references
 from ssmrl.benchmark.wm_report import (
@@ -68,7 +68,7 @@ from ssmrl.benchmark.wm_report import (
 )
 from ssmrl.benchmark.wm_settings import ModelSpec, WMSettings, load_wm_settings, model_specs
 from ssmrl.benchmark.wm_speed import SpeedUnit, run_speed, speed_describe, speed_line
-from ssmrl.config import ConfigError
+from ssmrl.config import ConfigError, config_changes
 from ssmrl.output import count_text, number_text, read_json, slug, write_json
 from ssmrl.world_model.offline import Offline, fit, make_offline
 from ssmrl.world_model.openloop import evaluate, make_rollout
@@ -166,12 +166,10 @@ def unit_status(path: Path, spec: dict) -> str:
     saved = read_json(path)
     if saved.get("status") != "ok":
         return ABSENT
-    ours, theirs = flatten(json.loads(json.dumps(spec))), flatten(saved.get("spec") or {})
-    for key in sorted(set(ours) | set(theirs)):
-        if ours.get(key, "<absent>") != theirs.get(key, "<absent>"):
-            raise ConfigError(f"{path.parent} holds a result of other settings ({key}: {theirs.get(key, '<absent>')!r}"
-                              f" there, {ours.get(key, '<absent>')!r} here); use another out_dir, or delete that "
-                              "folder to rerun it")
+    for key, there, here in config_changes(saved.get("spec") or {}, json.loads(json.dumps(spec)), may_change=(),
+                                           cfg=object())[:1]:  # every key counts, one the saved spec lacks too
+        raise ConfigError(f"{path.parent} holds a result of other settings ({key}: {there!r} there, {here!r} "
+                          "here); use another out_dir, or delete that folder to rerun it")
     return DONE
 
 

@@ -40,7 +40,7 @@ from rich.console import Console
 
 from ssmrl.algorithm import Train
 from ssmrl.checkpoint import Checkpointer, CheckpointError, NonFiniteState
-from ssmrl.config import RunConfig
+from ssmrl.config import MAY_CHANGE_ON_RESUME, ConfigError, RunConfig, config_changes, config_record
 from ssmrl.output import write_json
 from ssmrl.plotting import plot_runs
 from ssmrl.run_log import RunLogger
@@ -153,6 +153,8 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
     ckpt_every = -(-cfg.runner.checkpoint_every // per_call) * per_call
     eval_every = -(-cfg.runner.eval_every // per_call) * per_call  # 0: no evaluation during training
     ckpt = Checkpointer(run_dir / "checkpoints", cfg.runner.max_checkpoints)
+    record = config_record(cfg)
+    _check_same_config(ckpt, cfg, record, run_dir)
     saved_step = ckpt.latest_step() or 0
     if saved_step > num_updates:
         raise CheckpointError(f"{run_dir} holds a checkpoint at update {saved_step}, beyond this config's "
@@ -224,7 +226,7 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
                     state, done = new_state, done + n
                     if done % ckpt_every == 0 or done == num_updates:
                         try:
-                            ckpt.save(done, state)
+                            ckpt.save(done, state, record)
                         except NonFiniteState as err:
                             raise Diverged(f"diverged by update {done}: {err}; {_kept(saved)}", done) from None
                         runner.saved(done)
@@ -233,7 +235,7 @@ def train(cfg: RunConfig, make_train: Callable, env: Any, env_params: Any, run_d
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as Terminated (ssmrl.runners.signals)
             if done > saved:
                 try:
-                    ckpt.save(done, state)
+                    ckpt.save(done, state, record)
                     runner.saved(done)
                     saved = done
                 except (CheckpointError, OSError):
@@ -307,6 +309,29 @@ def window_return(csv_path: Path, after_update: int) -> float | None:
     except (OSError, ValueError, KeyError):
         return None
     return total / count if count else None
+
+
+def _check_same_config(ckpt: Checkpointer, cfg: RunConfig, record: dict, run_dir: Path) -> None:
+    """ConfigError if the config recorded with the newest checkpoint differs from ``record`` (this session's
+    ``cfg``) in a key that must not change between sessions (:data:`ssmrl.config.MAY_CHANGE_ON_RESUME`), naming
+    the first such key, both values and what to do."""
+    recorded = ckpt.recorded_config()
+    changes = config_changes(recorded[1], record, cfg=cfg) if recorded is not None else []
+    if not changes:
+        return
+    ckpt.close()
+    key, before, now = changes[0]
+    more = f" (also {', '.join(k for k, _, _ in changes[1:])})" if len(changes) > 1 else ""
+    allowed = ", ".join(MAY_CHANGE_ON_RESUME)
+    raise ConfigError(f"{key} is {_text(now)} in this config but {_text(before)} in the checkpoint of update "
+                      f"{recorded[0]} in {run_dir}{more}: resuming would continue that run as another (was "
+                      f"config.yaml edited?); set {key} back to {_text(before)} to resume it, or train in a new "
+                      f"run_dir; between sessions only {allowed} may change")
+
+
+def _text(value: Any) -> str:
+    """A config value as config.yaml's reader would write it in JSON: "RepeatFirstEasy" with quotes, null, 0.001."""
+    return json.dumps(value)
 
 
 def _kept(saved: int) -> str:

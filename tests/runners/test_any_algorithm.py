@@ -113,3 +113,43 @@ def test_toy_algorithm_logs_checkpoints_resumes_and_plots(tmp_path):
     assert resumed.eval_metrics == full.eval_metrics
     again = train(cfg, make_toy_train, env, env.default_params, tmp_path / "full")  # complete: read back, not run
     assert again.state is None and again.agent_params == 2
+
+
+def _with(**changes):
+    """CFG with ``changes`` ({"algo": {...}, "runner": {...}}) merged into its sections."""
+    return run_config_from_dict({**CFG, **{k: {**CFG.get(k, {}), **v} for k, v in changes.items()}}, ToyConfig)
+
+
+@pytest.mark.slow
+def test_a_resume_with_another_config_is_refused_naming_the_key(tmp_path):
+    env = Counter()
+    train(_with(), make_toy_train, env, env.default_params, tmp_path / "run", stop_after=3)  # checkpoint at 3
+    before = (tmp_path / "run" / "metrics.csv").read_text()
+    with pytest.raises(ConfigError) as err:  # another learning rate would continue this run as another run
+        train(_with(algo={"lr": 0.25}), make_toy_train, env, env.default_params, tmp_path / "run")
+    assert str(err.value).startswith(f"algo.lr is 0.25 in this config but 0.5 in the checkpoint of update 3 in "
+                                     f"{tmp_path / 'run'}: ")
+    assert "set algo.lr back to 0.5 to resume it, or train in a new run_dir" in str(err.value)
+    assert (tmp_path / "run" / "metrics.csv").read_text() == before  # nothing written
+    # The budget and the runner's settings may change: 9 updates instead of 7, checkpoints every 6.
+    longer = train(_with(algo={"total_timesteps": 4 * 6 * 9}, runner={"checkpoint_every": 6}), make_toy_train, env,
+                   env.default_params, tmp_path / "run")
+    assert longer.updates == 9 and [r["update"] for r in _rows(tmp_path / "run")] == [str(i) for i in range(1, 10)]
+
+
+@pytest.mark.slow
+def test_damaged_digests_json_resumes_from_the_newest_checkpoint_that_reads_back(tmp_path):
+    from rich.console import Console
+
+    env = Counter()
+    full = train(_with(), make_toy_train, env, env.default_params, tmp_path / "full")
+    train(_with(), make_toy_train, env, env.default_params, tmp_path / "killed", stop_after=6)  # checkpoints 3, 6
+    digests = tmp_path / "killed" / "checkpoints" / "digests.json"
+    digests.write_text("{garbage")
+    console = Console(record=True, width=400)
+    resumed = train(_with(), make_toy_train, env, env.default_params, tmp_path / "killed", console=console)
+    text = console.export_text()
+    assert f"warning: {digests} is damaged (not JSON: " in text, text
+    assert "checkpoint 6 was checked by reading it" in text and "resumed from checkpoint at update 6" in text, text
+    jax.tree.map(np.testing.assert_array_equal, full.state, resumed.state)
+    assert set(json.loads(digests.read_text())) == {"7"}  # written anew by the final save

@@ -162,13 +162,19 @@ def test_unusable_saved_config(finished_run, tmp_path, text, words):
     assert _snapshot(tmp_path) == before
 
 
-def test_saved_config_edited_to_another_width(finished_run, tmp_path):
+@pytest.mark.parametrize("old, new, words", [
+    ("d_model: 16", "d_model: 24", ["model.d_model is 24 in this config but 16 in the checkpoint of update 8",
+                                    "set model.d_model back to 16 to resume it"]),
+    ("task: RepeatFirstEasy", "task: RepeatPreviousEasy", [
+        'env.task is "RepeatPreviousEasy" in this config but "RepeatFirstEasy" in the checkpoint of update 8',
+        "was config.yaml edited?", "or train in a new run_dir", "only algo.total_timesteps, runner.*"]),
+])
+def test_saved_config_edited_to_another_run_is_refused(finished_run, tmp_path, old, new, words):
     run = _copy(finished_run, tmp_path)
-    (run / "summary.json").unlink()  # not complete: it must restore
-    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("d_model: 16", "d_model: 24"))
+    (run / "summary.json").unlink()  # not complete: it would restore
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace(old, new))
     before = _snapshot(tmp_path)
-    _assert_one_line_error(_script("ppo.py", f"resume={run}", cwd=tmp_path), "no usable checkpoint",
-                           "not matching this config")
+    _assert_one_line_error(_script("ppo.py", f"resume={run}", cwd=tmp_path), "config error:", *words)
     assert _snapshot(tmp_path) == before
 
 
@@ -179,7 +185,8 @@ def test_every_checkpoint_damaged(finished_run, tmp_path):
         if data.is_file() and data.parent.name == "d":
             data.write_bytes(data.read_bytes()[: len(data.read_bytes()) // 2])  # truncated
     before = _snapshot(tmp_path)
-    _assert_one_line_error(_script("ppo.py", f"resume={run}", cwd=tmp_path), "no usable checkpoint")
+    _assert_one_line_error(_script("ppo.py", f"resume={run}", cwd=tmp_path), "no usable checkpoint",
+                           "to start this run over from update 0 with its config, move", "or train in a new run_dir")
     assert _snapshot(tmp_path) == before
 
 
