@@ -313,23 +313,34 @@ def schema_default(cfg: Any, key: str) -> Any:
     return found.default
 
 
+class _Absent:
+    """The value of a key a config does not have, in :func:`config_changes`; shown as ``<absent>``."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+ABSENT = _Absent()
+
+
 def _may_change(key: str, may_change: tuple[str, ...]) -> bool:
     return any(key == k or (k.endswith(".*") and key.startswith(k[:-1])) for k in may_change)
 
 
 def config_changes(saved: dict, now: dict, may_change: tuple[str, ...] = MAY_CHANGE_ON_RESUME,
                    cfg: Any = None) -> list[tuple[str, Any, Any]]:
-    """(dotted key, value in ``saved``, value in ``now``; None where absent) for every key outside ``may_change``
-    (keys, or ``section.*``) whose value differs between two configs (nested or dotted mappings of plain values),
-    in sorted key order. A key ``saved`` lacks (a setting newer than what was saved) is no change where ``now``
-    holds its default on the config dataclass ``cfg`` (:func:`schema_default`; any value when ``cfg`` is None)."""
+    """(dotted key, value in ``saved``, value in ``now``; :data:`ABSENT` where absent) for every key outside
+    ``may_change`` (keys, or ``section.*``) whose value differs between two configs (nested or dotted mappings of
+    plain values), in sorted key order. A key ``saved`` lacks (a setting newer than what was saved) is no change
+    where ``now`` holds its default on the config dataclass ``cfg`` (:func:`schema_default`; any value when ``cfg``
+    is None)."""
     before, after = flatten(saved), flatten(now)
     changes = []
     for key in sorted(set(before) | set(after)):
-        if _may_change(key, may_change) or before.get(key) == after.get(key):
+        if _may_change(key, may_change) or before.get(key, ABSENT) == after.get(key, ABSENT):
             continue
         if key not in before and (cfg is None or after[key] == schema_default(cfg, key)):
             continue
-        changes.append((key, before.get(key), after.get(key)))
+        changes.append((key, before.get(key, ABSENT), after.get(key, ABSENT)))
     return changes
 

@@ -88,7 +88,7 @@ def test_check_value_names_the_key_and_the_type(value, hint, message):
 
 
 def test_config_changes_names_every_key_that_must_not_change_on_resume():
-    from ssmrl.config import config_changes
+    from ssmrl.config import ABSENT, config_changes
 
     saved = {"env": {"suite": "popgym", "task": "RepeatFirstEasy"}, "algo": {"total_timesteps": 100, "lr": 0.001},
              "runner": {"checkpoint_every": 50}, "logger": {"plot": True}, "model": {"name": "s5", "dt_min": 0.01},
@@ -98,14 +98,14 @@ def test_config_changes_names_every_key_that_must_not_change_on_resume():
            "runner": {"checkpoint_every": 10}, "logger": {"plot": False}, "model": {"name": "s5"},
            "run_dir": "b", "seed": 1}
     # The budget, runner, logger and run_dir may change; a key the checkpoint's config lacks (ent_coef: a newer
-    # setting) is no change; a key this config lacks (dt_min) is, with None for its value now. Sorted by key.
+    # setting) is no change; a key this config lacks (dt_min) is, with ABSENT for its value now. Sorted by key.
     assert config_changes(saved, now) == [("env.task", "RepeatFirstEasy", "RepeatPreviousEasy"),
-                                          ("model.dt_min", 0.01, None), ("seed", 0, 1)]
+                                          ("model.dt_min", 0.01, ABSENT), ("seed", 0, 1)]
     assert config_changes(saved, saved) == []
     # With the config dataclass: a newer key counts unless it holds its schema default (PPO's ent_coef is 0.01).
     from ssmrl.ppo.config import ppo_run_config
 
     cfg = ppo_run_config({})
-    assert config_changes(saved, now, cfg=cfg)[0] == ("algo.ent_coef", None, 0.0)
+    assert config_changes(saved, now, cfg=cfg)[0] == ("algo.ent_coef", ABSENT, 0.0)
     at_default = {**now, "algo": {**now["algo"], "ent_coef": 0.01}}
     assert config_changes(saved, at_default, cfg=cfg)[0] == ("env.task", "RepeatFirstEasy", "RepeatPreviousEasy")

@@ -40,7 +40,7 @@ from rich.console import Console
 
 from ssmrl.algorithm import Train
 from ssmrl.checkpoint import Checkpointer, CheckpointError, NonFiniteState
-from ssmrl.config import MAY_CHANGE_ON_RESUME, ConfigError, RunConfig, config_changes, config_record
+from ssmrl.config import ABSENT, MAY_CHANGE_ON_RESUME, ConfigError, RunConfig, config_changes, config_record
 from ssmrl.output import write_json
 from ssmrl.plotting import plot_runs
 from ssmrl.run_log import RunLogger
@@ -330,8 +330,8 @@ def _check_same_config(ckpt: Checkpointer, cfg: RunConfig, record: dict, run_dir
 
 
 def _text(value: Any) -> str:
-    """A config value as config.yaml's reader would write it in JSON: "RepeatFirstEasy" with quotes, null, 0.001."""
-    return json.dumps(value)
+    """A config value in JSON ("RepeatFirstEasy" with quotes, null, 0.001), or ``absent``."""
+    return "absent" if value is ABSENT else json.dumps(value)
 
 
 def _kept(saved: int) -> str:

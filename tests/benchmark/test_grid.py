@@ -208,7 +208,7 @@ def test_a_setting_added_since_the_run_was_saved_counts_at_its_default(tmp_path)
     saved.write_text(yaml.safe_dump(config))
     _, _, train, _ = _grid(tmp_path, "max_cells=1")
     assert train.calls == ["gru"]  # s5 counts as done (the same run), the next cell runs
-    with pytest.raises(ConfigError, match=r"runner.eval_every: '<absent>' there, 5 here"):
+    with pytest.raises(ConfigError, match=r"runner.eval_every: <absent> there, 5 here"):
         _grid(tmp_path, "runner.eval_every=5")
 
 

@@ -322,7 +322,7 @@ def test_full_disk_is_one_line_and_keeps_saved_files(tmp_path, monkeypatch, caps
     from ssmrl.ppo.config import PPOConfig
     from ssmrl.ppo.train import make_train
 
-    def full(self, step, state):
+    def full(self, step, state, config=None):
         raise OSError(errno.ENOSPC, "No space left on device", str(self.directory / str(step)))
 
     monkeypatch.setattr(checkpoint.Checkpointer, "save", full)
