@@ -33,12 +33,17 @@ from ssmrl.xla_memory import planned_mb
 ROW_FILE, CURVES_FILE, STRIP_FILE, SPEED_FILE = "row.json", "curves.npz", "strip.npz", "speed.json"
 # a task's reference predictors, in its folder <out_dir>/wm/<task>/ (next to its models' cell folders)
 REFERENCE_FILE, REFERENCE_CURVES_FILE = "references.json", "references.npz"
-# the tables that get the references' columns (their value: the key of the references' summary)
-REFERENCE_TABLES = ("mse", "marked_mse")
+# the tables that get the references' columns (their value: the key of the references' summary; marked_<metric>:
+# <metric>_<marker>)
+REFERENCE_TABLES = ("mse", "marked_mse", "tile_acc", "marked_tile_acc", "xent")
 # (column, title, number format) of the tables tasks x models in wm_results.md
 TABLES = (
     ("mse", "MSE of the imagined frames (per pixel, frames in [0, 1]; mean over all imagined frames)", ".4f"),
     ("marked_mse", "MSE on the marked frames (the task's memory test: revisited / recalled / changed)", ".4f"),
+    ("tile_acc", "Tile accuracy of the imagined frames (tiles: fraction of cells whose most likely tile is right)",
+     ".3f"),
+    ("marked_tile_acc", "Tile accuracy on the marked frames (tiles: revisited / recalled / changed)", ".3f"),
+    ("xent", "Cross-entropy of the true tiles (tiles: nats per cell, mean over all imagined frames)", ".3f"),
     ("reward_accuracy", "Reward prediction over the imagined steps (balanced accuracy; 0.5 is chance)", ".3f"),
     ("train_steps_per_s", "Training: replayed steps per second (L x B per step; the cell's own batch)", "count"),
     ("imagine_steps_per_s", "Imagination: imagined steps per second (B x K per rollout, first evaluation chunk)",
@@ -80,13 +85,14 @@ def reference_records(cells: Sequence[Any]) -> dict[str, dict]:
 
 def reference_columns(record: dict) -> dict[str, float]:
     """A task's references as the csv's columns: ``ref_<name>_mse`` and ``ref_<name>_marked_mse`` (NaN: no
-    marker)."""
+    marker); tiles: also ``ref_<name>_<metric>`` and ``ref_<name>_marked_<metric>`` for xent and tile_acc."""
     summary, marker = record.get("summary") or {}, record.get("marker") or ""
     out = {}
     for name in REFERENCES:
         values = summary.get(name) or {}
-        out[f"ref_{name}_mse"] = values.get("mse", math.nan)
-        out[f"ref_{name}_marked_mse"] = values.get(f"mse_{marker}", math.nan) if marker else math.nan
+        for metric in ("mse", *(m for m in ("xent", "tile_acc") if m in values)):
+            out[f"ref_{name}_{metric}"] = values.get(metric, math.nan)
+            out[f"ref_{name}_marked_{metric}"] = values.get(f"{metric}_{marker}", math.nan) if marker else math.nan
     return out
 
 
@@ -109,7 +115,7 @@ def markdown(rows: Sequence[dict], speeds: Sequence[dict], models: Sequence[str]
     lines = [f"# {title}", ""] + [f"- {n}" for n in notes] + [""]
     for column, text, fmt in TABLES:
         present = [t for t in tasks if any(column in by.get((t, m), {}) for m in models)]
-        if column == "marked_mse":
+        if column.startswith("marked_"):
             present = [t for t in present if any(by.get((t, m), {}).get("marker") for m in models)]
         if not present:
             continue
@@ -118,8 +124,8 @@ def markdown(rows: Sequence[dict], speeds: Sequence[dict], models: Sequence[str]
         lines += [f"## {text}", "", "| task | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
         for task in present:
             marker = next((by[(task, m)].get("marker") for m in models if (task, m) in by), "")
-            label = f"{task} ({marker})" if column == "marked_mse" and marker else task
-            key = f"mse_{marker}" if column == "marked_mse" else "mse"
+            label = f"{task} ({marker})" if column.startswith("marked_") and marker else task
+            key = f"{column.removeprefix('marked_')}_{marker}" if column.startswith("marked_") else column
             summary = (references.get(task) or {}).get("summary") or {}
             values = [by.get((task, m), {}).get(column) for m in models]
             values += [(summary.get(name) or {}).get(key) for name in refs]
@@ -225,6 +231,11 @@ def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], 
                               else f"{settings.context} steps") + "), the rest imagined with the true actions",
               "marked frames: revisited (Revisit), recalled (Teleport), changed (ChangeWorld); CueReward is judged "
               "on the reward"]
+    if getattr(settings, "obs_mode", "pixels") == "tiles":
+        notes.append("obs_mode tiles: the tasks' 7 x 7 windows of tile classes; the world model decodes per-cell "
+                     "logits (cross-entropy loss); MSE is that of the predicted per-cell tile probabilities against "
+                     "the one-hot tiles (mean over cells and classes); the references' tile distributions are mixed "
+                     "with 1% uniform (finite cross-entropy)")
     if references:
         notes.append("references (no learning; the same held-out episodes, context and frames): \"mean frame\" "
                      "predicts every imagined frame as the per-pixel mean of the task's training episodes' frames "

@@ -9,10 +9,12 @@ command line, and each model's world-model and core configs.
 core's own options), ``offline`` (:class:`ssmrl.world_model.offline.OfflineConfig` fields), ``task_kwargs`` ({task:
 params fields}), ``train_episodes`` / ``eval_episodes`` (data set sizes), ``train_steps``, ``sync_every`` (training
 steps between fetches of the metrics), ``context`` (null: each task's own, ``openloop.default_context``),
-``eval_chunk`` (episodes per rollout call; null: all), ``strip_frames``, ``speed_lengths`` (the T of the throughput
-sweep), ``speed_batch`` (null: ``offline.batch_size``), ``speed_repeats``, ``seed``, ``max_cells``, ``xla_flags``,
-``jax_config`` ({option: value} for ``jax.config.update``, e.g. ``jax_threefry_partitionable: false``),
-``data_cache_mb``, ``description``, ``kind``.
+``eval_chunk`` (episodes per rollout call; null: all), ``obs_mode`` (``pixels``, the default: the tasks' frames,
+MSE; ``tiles``: their tile classes, int [7, 7], per-cell logits, cross-entropy and tile accuracy),
+``strip_frames``, ``speed_lengths`` (the T of the throughput sweep), ``speed_batch`` (null:
+``offline.batch_size``), ``speed_repeats``, ``seed``, ``max_cells``, ``xla_flags``, ``jax_config`` ({option:
+value} for ``jax.config.update``, e.g. ``jax_threefry_partitionable: false``), ``data_cache_mb``, ``description``,
+``kind``.
 
 **Command line**: ``preset=<name> out_dir=<folder>``, ``<key>=<value>`` for any key above (``models=[s5,gru]``,
 ``train_steps=50``), ``<model>.model.<key>=<value>`` for one model's core option as in the RL grid
@@ -43,6 +45,7 @@ from ssmrl.world_model.offline import OfflineConfig
 KIND_KEY = "kind"
 WORLD_MODEL = "world_model"
 KINDS = ("rl", WORLD_MODEL)
+OBS_MODES = ("pixels", "tiles")  # the tasks' observation (envs.wm_memory's obs_mode)
 POSITIVE = ("train_episodes", "eval_episodes", "train_steps", "sync_every", "strip_frames", "speed_repeats")
 
 
@@ -68,6 +71,7 @@ class WMSettings:
     sync_every: int = 100                    # training steps between fetches of the metrics to the host
     context: int | None = None               # observed steps before imagining (null: the task's own)
     eval_chunk: int | None = None            # episodes per rollout call (null: all at once)
+    obs_mode: str = "pixels"                 # pixels (frames, MSE) or tiles (tile classes, cross-entropy)
     strip_frames: int = 8                    # imagined frames kept per cell for the strip
     speed_lengths: tuple[int, ...] = ()      # T of the throughput sweep (training and imagination steps/s vs T)
     speed_batch: int | None = None           # batch of the sweep (null: offline.batch_size)
@@ -171,6 +175,8 @@ def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
     data = typed_settings(WMSettings, _with_core_options(data))
     if data.get("kind", WORLD_MODEL) != WORLD_MODEL:
         raise ConfigError(f"kind: {data['kind']!r} is not a world-model preset; valid: {WORLD_MODEL!r}")
+    if data.get("obs_mode", "pixels") not in OBS_MODES:
+        raise ConfigError(f"obs_mode: unknown {data['obs_mode']!r}; valid: {list(OBS_MODES)}")
     for key in ("models", "tasks"):
         if not data.get(key):
             raise ConfigError(f"{key}: empty; the preset {name!r} and the command line give none")
