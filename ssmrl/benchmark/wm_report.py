@@ -1,12 +1,14 @@
 """The world-model grid's report, from the files its cells and sweeps left (``ssmrl.benchmark.wm_grid``):
 
 * ``wm_results.csv``: one row per finished cell (:func:`table_row` plus the grid's columns, then
-  the task's references: ``ref_<name>_mse`` and ``ref_<name>_marked_mse``, name ``mean_frame`` / ``last_frame``);
+  the task's references: ``ref_<name>_mse`` and ``ref_<name>_marked_mse``, name ``mean_frame`` / ``last_frame``;
+  tiles, ``obs_mode=tiles``: also ``ref_<name>_<metric>`` / ``ref_<name>_marked_<metric>`` of xent and tile_acc);
   ``wm_speed.csv``: one row per model and sweep length T; in both an empty cell where a value is missing or not
   finite (``ssmrl.output.write_csv``);
 * ``wm_results.md``: tables tasks x models of the MSE over all imagined frames, the MSE on the task's marked frames
   (both followed by the two reference predictors of ``ssmrl.world_model.references``, "mean frame" and "last frame",
-  from each task's ``references.json``), the reward accuracy (tasks with rewards: CueReward), training steps/s,
+  from each task's ``references.json``), with tiles the tile accuracy (all and marked frames) and the
+  cross-entropy (with the references too), the reward accuracy (tasks with rewards: CueReward), training steps/s,
   imagination steps/s and XLA's planned memory of a training step; then the sweep (models x T);
 * ``wm_mse_<task>.png``: MSE vs imagination horizon, one line per model (dashed: over the marked frames), the
   references' curves over all imagined frames as dashed grey lines;
@@ -106,8 +108,8 @@ def markdown(rows: Sequence[dict], speeds: Sequence[dict], models: Sequence[str]
     """The tables of :data:`TABLES` (rows tasks, columns models; a table appears when any cell has its column;
     the marked-frames and reward tables keep only the tasks that have them), then the sweep (rows models,
     columns T: "train / imagine steps/s, planned MB"). With ``references`` ({task: record of
-    :func:`reference_records`}), the two MSE tables end with a column per reference predictor ("mean frame",
-    "last frame"; "-" for a task without one)."""
+    :func:`reference_records`}), the tables of :data:`REFERENCE_TABLES` (MSE; tiles: accuracy, cross-entropy)
+    end with a column per reference predictor ("mean frame", "last frame"; "-" for a task without one)."""
     by = {(r["task"], r["model"]): r for r in rows}
     references = references or {}
     params = {m: next((r["wm_params"] for r in rows if r["model"] == m and "wm_params" in r), None) for m in models}

@@ -184,7 +184,9 @@ class WorldModel(nn.Module):
             self.decoder = ConvDecoder(tuple(shape), self.cnn_depth, self.cnn_min_res, dtype=self.dtype)
         else:
             self.encoder = mlp()
-            width = int(np.prod(shape)) if kind == "box" else int(np.prod(shape)) * int(sum(sizes))
+            width = int(np.prod(shape)) if kind == "box" else int(sum(sizes))
+            if obs_kind(self.obs_spec) == "tiles":  # per-cell logits: H x W cells of n tiles
+                width = int(np.prod(shape)) * int(sizes[0])
             self.decoder = mlp(width)
         self.post_head = mlp(latent, layers=1 if self.posterior == "recurrent" else 0)
         self.prior_head = mlp(latent, layers=1)

@@ -7,6 +7,8 @@
 * the report's tables from hand-written rows, with the reference predictors' columns;
 * the references of finished cells computed from regenerated episodes without training anything (a stand-in data
   factory), written once, in the csv, the tables and the MSE plot; a cell whose strip shows other frames is named;
+* a tiles cell (``obs_mode=tiles``) end to end through the grid with the wm_memory tasks: one tiny model trained
+  2 steps, evaluated with tile accuracy and cross-entropy, its strips drawn, the tile references, the report;
 * through the script: a bad model or task name exits 2 with one line; the smoke preset end to end, stopped after
   three units and resumed without redoing them (slow: the smoke grid compiles 4 world models).
 """
@@ -80,6 +82,7 @@ def test_settings_models_and_dotted_overrides(tmp_path):
     (["s5.model.nooption=1"], ["models: s5 (core s5):"]),
     (["model_overrides.s5=[window]"], ["model_overrides.s5: 'window': expected model.<key>=<value>"]),
     (["s5.algo.lr=1"], ["unknown setting 's5.algo.lr'", "<model>.model.<key>"]),
+    (["obs_mode=rgb"], ["obs_mode: unknown 'rgb'; valid: ['pixels', 'tiles']"]),
 ])
 def test_settings_errors_are_one_line_with_the_valid_values(tmp_path, args, words):
     with pytest.raises(ConfigError) as err:
@@ -222,6 +225,51 @@ def test_references_of_finished_cells_without_training(tmp_path):
     again = []
     run_wm_grid(s, cells, [], data, say=again.append)  # done: nothing computed again
     assert len(again) == 2 and (tmp_path / "wm" / "RevisitEasy" / "references.json").stat().st_mtime_ns == stamp
+
+
+def wm_memory_data(task, obs_mode="pixels", **kwargs):
+    """The script's factory (scripts/benchmark.py's wm_data): the envs.wm_memory task in ``obs_mode``."""
+    from envs.wm_memory import generate_dataset, make_task
+    from envs.wm_memory.grid import draw_classes
+
+    env, params = make_task(task, obs_mode=obs_mode, **kwargs)
+    generate = lambda key, num: generate_dataset(key, task, num, obs_mode=obs_mode, **kwargs)
+    return TaskData(env.observation_space(params), env.action_space(params), params.length, generate,
+                    draw_classes if obs_mode == "tiles" else None)
+
+
+def test_tiles_cell_end_to_end(tmp_path):
+    from envs.wm_memory.grid import NUM_TILE_CLASSES, draw_classes
+
+    s = settings(tmp_path, "models=[gru]", "obs_mode=tiles", "train_steps=2", "sync_every=2", "train_episodes=4",
+                 "eval_episodes=2", "speed_lengths=[]")
+    with pytest.raises(ConfigError, match=r"task_kwargs.RevisitEasy.obs_mode: the observation is the grid's"):
+        plan(settings(tmp_path, "task_kwargs.RevisitEasy.obs_mode=tiles"), CONFIGS, wm_memory_data)
+    cells, speeds, data = plan(s, CONFIGS, wm_memory_data)
+    assert data["RevisitEasy"].obs_space == Discrete(NUM_TILE_CLASSES, (7, 7)) and not speeds
+    said = []
+    with jax.threefry_partitionable(False):
+        rows = run_wm_grid(s, cells, speeds, data, say=said.append,
+                           jit_options={"compiler_options": {"xla_backend_optimization_level": 0}})
+    # the preset's RevisitEasy (length 32): revisit_step 16, context 17, K = 15 imagined revisits
+    assert said[1].startswith("[1/1] RevisitEasy gru: mse ") and " tile accuracy " in said[1], said
+    assert said[2].startswith("references RevisitEasy (C=17, K=15): mean frame mse ") and "tile accuracy" in said[2]
+    (row,) = rows
+    assert (row["context"], row["horizon"], row["marker"]) == (17, 15, "revisited") and row["loss_finite"]
+    assert 0 <= row["tile_acc"] <= 1 and row["marked_tile_acc"] == pytest.approx(row["tile_acc"])
+    # untrained: about the uniform guess's ln 72 = 4.3 nats per cell; the training loss sums 49 cells
+    assert 2 < row["xent"] < 8 and 49 * 2 < row["train_recon_loss"] < 49 * 8
+    curves = np.load(Path(row["cell_dir"]) / "curves.npz")
+    assert curves["tile_acc"].shape == curves["tile_acc_revisited"].shape == curves["xent"].shape == (15,)
+    assert curves["tile_acc"].mean() == pytest.approx(row["tile_acc"], rel=1e-5)
+    strip = np.load(Path(row["cell_dir"]) / "strip.npz")
+    assert strip["truth_obs"].shape == (6, 7, 7) and strip["pred"].shape == (6, 32, 32, 3)
+    np.testing.assert_array_equal(strip["truth"], draw_classes(strip["truth_obs"]))
+    record = json.loads((tmp_path / "wm" / "RevisitEasy" / "references.json").read_text())
+    assert record["spec"]["obs_mode"] == "tiles" and 0 < record["summary"]["last_frame"]["tile_acc"] <= 1
+    table = (tmp_path / "wm_results.md").read_text()
+    assert "## Tile accuracy on the marked frames" in table and "obs_mode tiles:" in table
+    assert (tmp_path / "wm_strip_RevisitEasy.png").stat().st_size > 0
 
 
 def _run(*args, timeout=600):
