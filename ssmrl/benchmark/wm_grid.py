@@ -251,7 +251,7 @@ def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSett
              reward_pred=result.reward_pred[:, 0], **{f"marked_{k}": v for k, v in result.marked.items()},
              **result.curves)
     truth, pred = result.truth[columns, 0], result.pred[columns, 0]
-    if result.curves:  # tiles: the true and most likely tiles, drawn (truth_obs: the tiles, for the references)
+    if settings.obs_mode == "tiles":  # the true and most likely tiles, drawn (truth_obs: for the references' check)
         images = dict(truth=render(truth), pred=render(pred)) if render is not None else {}
         np.savez(cell.dir / STRIP_FILE, steps=c + columns, truth_obs=truth, **images)
     else:
