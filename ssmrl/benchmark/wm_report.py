@@ -274,6 +274,19 @@ def plot_validation(checks: dict[str, dict], path: str | Path, title: str = "") 
     return save_figure(fig, path)
 
 
+def _budget(settings: Any) -> str:
+    """The training steps of the notes: "N steps", "up to N steps" where training may stop early."""
+    early = getattr(settings, "val_episodes", 0) and getattr(settings, "patience", 0)
+    return ("up to " if early else "") + f"{settings.train_steps} steps"
+
+
+def _training_set(settings: Any) -> str:
+    """The training episodes of the notes: "N", "N (+ V held out for validation)"."""
+    held = getattr(settings, "val_episodes", 0)
+    return f"{settings.train_episodes - held} (+ {held} held out for validation)" if held else \
+        f"{settings.train_episodes}"
+
+
 def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], plots: bool = True) -> list[dict]:
     """``wm_results.csv``, ``wm_results.md`` and ``wm_speed.csv`` in ``settings.out_dir`` (with ``plots`` the
     PNGs too); returns the cell rows."""
@@ -288,7 +301,7 @@ def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], 
     notes = [settings.description] if settings.description else []
     notes += [f"preset `{settings.preset}`: {len(rows)}/{len(cells)} cells finished; cell files in "
               "`wm/<task>/<model>/` (row.json, curves.npz, strip.npz)",
-              f"offline world-model training: {settings.train_steps} steps on {settings.train_episodes} scripted "
+              f"offline world-model training: {_budget(settings)} on {_training_set(settings)} scripted "
               f"episodes per task; open-loop evaluation on {settings.eval_episodes} held-out episodes: the context "
               "observed (" + ("each task's own: the memory test is left to imagination" if settings.context is None
                               else f"{settings.context} steps") + "), the rest imagined with the true actions",
@@ -299,11 +312,12 @@ def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], 
                      "predicts every imagined frame as the per-pixel mean of the task's training episodes' frames "
                      "(all steps), \"last frame\" as the episode's own last context frame C-1 (copy-last)")
     if getattr(settings, "val_episodes", 0):
+        patience = settings.patience
         notes.append(f"validation: {settings.val_episodes} of the training episodes held out; the world-model loss "
                      f"on fixed windows of them every {settings.val_every} steps; training stops after "
-                     + (f"{settings.patience} checks without a lower validation loss or " if settings.patience
-                        else "") + f"{settings.train_steps} steps; the open-loop evaluation takes the parameters "
-                     "of the best check")
+                     + (f"{patience} check{'s' if patience > 1 else ''} in a row without a lower validation loss or "
+                        if patience else "") + f"{settings.train_steps} steps; the open-loop evaluation takes the "
+                     "parameters of the best check")
     if references:
         notes.append(f"memory ratio: the MSE on the marked frames over the mean frame's there (1: no better than the "
                      f"average frame; at most {REMEMBERS_RATIO}: remembers)")
