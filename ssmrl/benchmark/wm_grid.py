@@ -12,10 +12,15 @@ A task's training set comes from ``fold_in(k, 0)`` and its held-out set from
 changes.
 
 **A cell** (task, model): the world model of the model's :class:`~ssmrl.benchmark.wm_settings.ModelSpec` trained for
-``train_steps`` steps on minibatches sampled from the training episodes (``ssmrl.world_model.offline.fit``: step i
+up to ``train_steps`` steps on minibatches sampled from the training episodes (``offline.fit_validated``: step i
 samples with ``split(key_train, train_steps)[i]``, then ``train_step``), then evaluated open-loop
 on the held-out episodes (``openloop.evaluate``). Its keys: ``split(k_cell, 3)`` -> init, training, evaluation,
-``k_cell = fold_in(fold_in(key(seed), crc32(task)), crc32(model))``. Measured on the way: training steps/s (L x B
+``k_cell = fold_in(fold_in(key(seed), crc32(task)), crc32(model))``. With ``val_episodes`` (validation and early
+stopping, :mod:`ssmrl.benchmark.wm_settings`), the last ``val_episodes`` training episodes are held out for the
+validation checks (windows drawn with ``fold_in(k_val, 0)``, the loss sampled with ``fold_in(k_val, 1)``, ``k_val
+= fold_in(task key, 2)``: the same for every model of the task), training stops at the budget ("budget") or after
+``patience`` checks without a lower validation loss ("plateau"), and the evaluation takes the parameters of the
+best check. Measured on the way: training steps/s (L x B
 replayed steps per second over the timed steps, sampling included, the training step compiled beforehand), its
 compile time and XLA's planned memory of the step, imagination steps/s (one more rollout call on the first
 evaluation chunk: B x K imagined steps per second, the context's observation included).
@@ -32,12 +37,13 @@ cleared between models. The episodes of the tasks stay in memory between models 
 ``data_cache_mb`` (beyond that each model regenerates them: the same keys give the same episodes).
 
 **Resuming.** A finished cell writes ``<out_dir>/wm/<task>/<model>/``: ``curves.npz`` (mse [K], marked_<name> [K],
-train_loss / train_recon_loss [steps], reward_true / reward_pred [K] of episode 0; tiles: also xent / tile_acc
-[K] and their <metric>_<name>), ``strip.npz`` (steps [F], truth uint8 [F, 32, 32, 3], pred uint8 [F, 32, 32, 3];
-tiles: the drawn tiles and truth_obs int [F, 7, 7]) and, last, ``row.json`` (its settings, status and table
-row); a sweep writes ``<out_dir>/wm/speed/<model>/speed.json``. Rerunning skips those whose file exists; one with
-other settings is an error naming the key (use another out_dir or delete that folder). A cell killed before its
-``row.json`` restarts from scratch (no checkpoints: a cell is minutes on a CPU at the quick sizes).
+train_loss / train_recon_loss [steps taken], val_step / val_loss [checks], reward_true / reward_pred [K] of episode
+0; tiles: also xent / tile_acc [K] and their <metric>_<name>), ``strip.npz`` (steps [F], truth uint8 [F, 32, 32,
+3], pred uint8 [F, 32, 32, 3]; tiles: the drawn tiles and truth_obs int [F, 7, 7]) and, last, ``row.json`` (its
+settings, status, table row and, with validation, ``validation``: each check's step and loss metrics); a sweep
+writes ``<out_dir>/wm/speed/<model>/speed.json``. Rerunning skips those whose file exists; one with other settings
+is an error naming the key (use another out_dir or delete that folder). A cell killed before its ``row.json``
+restarts from scratch (no checkpoints: a cell is minutes on a CPU at the quick sizes).
 """
 
 from __future__ import annotations
@@ -74,7 +80,17 @@ from ssmrl.benchmark.wm_settings import ModelSpec, WMSettings, load_wm_settings,
 from ssmrl.benchmark.wm_speed import SpeedUnit, run_speed, speed_describe, speed_line
 from ssmrl.config import ConfigError
 from ssmrl.output import count_text, number_text, read_json, slug, write_json
-from ssmrl.world_model.offline import Offline, fit, make_offline
+from ssmrl.world_model.offline import (
+    BUDGET,
+    VAL_KEYS,
+    Offline,
+    Validated,
+    Validation,
+    fit_validated,
+    make_offline,
+    split_validation,
+    validation_batches,
+)
 from ssmrl.world_model.openloop import TILE_METRICS, evaluate, make_rollout
 
 WM_DIR = "wm"
@@ -131,7 +147,15 @@ def cell_describe(settings: WMSettings, task: str, spec: ModelSpec) -> dict:
             "train_episodes": settings.train_episodes, "eval_episodes": settings.eval_episodes,
             "train_steps": settings.train_steps, "context": settings.context, "eval_chunk": settings.eval_chunk,
             "strip_frames": settings.strip_frames, "seed": settings.seed, "jax_config": settings.jax_config,
-            **mode_describe(settings)}
+            **mode_describe(settings), **validation_describe(settings)}
+
+
+def validation_describe(settings: WMSettings) -> dict:
+    """The validation keys as a cell's settings: {} without validation (older results stay valid), else
+    val_episodes, val_every and patience."""
+    if not settings.val_episodes:
+        return {}
+    return {"val_episodes": settings.val_episodes, "val_every": settings.val_every, "patience": settings.patience}
 
 
 # ---------------------------------------------------------------------------------------------- planning
@@ -215,6 +239,29 @@ def build(spec: ModelSpec, task_data: TaskData, cache: dict, jit_options: dict |
     return cache[key]
 
 
+def cell_validation(cell: WMCell, train: Any, settings: WMSettings) -> tuple[Any, Validation | None]:
+    """(the episodes the cell trains on, its :class:`Validation`): without ``val_episodes`` all of ``train`` and
+    None; else the first ``train_episodes - val_episodes`` and the checks on fixed windows of the rest (module
+    docstring), in the cell's training batch shape."""
+    if not settings.val_episodes:
+        return train, None
+    fit_set, val_set = split_validation(train, settings.val_episodes)
+    key_val = jax.random.fold_in(task_key(settings.seed, cell.task), 2)
+    batches = validation_batches(val_set, cell.spec.offline.batch_size, cell.spec.offline.seq_len,
+                                 jax.random.fold_in(key_val, 0))
+    return fit_set, Validation(batches, jax.random.fold_in(key_val, 1), settings.val_every, settings.patience)
+
+
+def validation_columns(validated: Validated | None, steps: int) -> dict:
+    """The table row's training-outcome columns: ``stop_reason`` ("budget" / "plateau"), ``best_step`` (the step
+    whose parameters are evaluated; without validation the last of ``steps`` taken), ``best_val_loss`` (NaN without
+    validation) and ``val_checks``."""
+    if validated is None:
+        return {"stop_reason": BUDGET, "best_step": steps, "best_val_loss": math.nan, "val_checks": 0}
+    return {"stop_reason": validated.stop_reason, "best_step": int(validated.best_step),
+            "best_val_loss": float(validated.best_loss), "val_checks": len(validated.steps)}
+
+
 def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSettings,
              render: Callable | None = None) -> dict:
     """Train and evaluate one cell (module docstring), write its files; returns its row.json record. ``render``:
@@ -223,14 +270,17 @@ def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSett
     offline = built.offline
     key_init, key_train, key_eval = jax.random.split(cell_key(settings.seed, cell.task, cell.model), 3)
     state = offline.init(key_init)
-    state, metrics, train_speed = fit(offline, state, train, settings.train_steps, key_train, settings.sync_every)
+    fit_set, validation = cell_validation(cell, train, settings)
+    state, metrics, train_speed, validated = fit_validated(offline, state, fit_set, settings.train_steps, key_train,
+                                                           validation, settings.sync_every)
+    params = state.params if validated is None else validated.params  # the best check's (a host copy)
     eval_start = time.perf_counter()
-    result = evaluate(offline.world_model, state.params, test, key_eval, context=settings.context,
+    result = evaluate(offline.world_model, params, test, key_eval, context=settings.context,
                       chunk=settings.eval_chunk, keep=1, rollout=built.rollout)
     eval_s = time.perf_counter() - eval_start
     chunk = min(settings.eval_chunk or test.is_first.shape[1], test.is_first.shape[1])
     c = result.context
-    args = (state.params, key_eval, jnp.asarray(test.obs[:c, :chunk]), jnp.asarray(test.action[:, :chunk]),
+    args = (params, key_eval, jnp.asarray(test.obs[:c, :chunk]), jnp.asarray(test.action[:, :chunk]),
             jnp.asarray(test.is_first[:c, :chunk]))
     imagine_start = time.perf_counter()
     jax.block_until_ready(built.rollout(*args))  # compiled by evaluate (same shapes)
@@ -243,13 +293,16 @@ def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSett
                     marker=marker, **marked,
                     imagine_steps_per_s=chunk * result.horizon / max(imagine_s, 1e-9), imagine_B=chunk,
                     wm_params=built.params, core_params=stack_param_count(cell.spec.core),
-                    train_run_s=train_speed["run_s"], eval_s=eval_s, wall_s=time.perf_counter() - start)
+                    train_run_s=train_speed["run_s"], eval_s=eval_s, train_budget=settings.train_steps,
+                    **validation_columns(validated, len(metrics["loss"])), val_s=train_speed["val_s"],
+                    wall_s=time.perf_counter() - start)
     columns = strip_columns(result.horizon, settings.strip_frames)
     cell.dir.mkdir(parents=True, exist_ok=True)
     np.savez(cell.dir / CURVES_FILE, mse=result.mse, train_loss=metrics["loss"],
              train_recon_loss=metrics["recon_loss"], reward_true=result.reward_true[:, 0],
              reward_pred=result.reward_pred[:, 0], **{f"marked_{k}": v for k, v in result.marked.items()},
-             **result.curves)
+             **result.curves,
+             **({} if validated is None else {"val_step": validated.steps, "val_loss": validated.metrics["loss"]}))
     truth, pred = result.truth[columns, 0], result.pred[columns, 0]
     if settings.obs_mode == "tiles":  # the true and most likely tiles, drawn (truth_obs: for the references' check)
         images = dict(truth=render(truth), pred=render(pred)) if render is not None else {}
@@ -258,6 +311,9 @@ def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSett
         np.savez(cell.dir / STRIP_FILE, steps=c + columns, truth=truth,
                  pred=np.round(np.clip(pred, 0, 1) * 255).astype(np.uint8))
     record = {"spec": cell_describe(settings, cell.task, cell.spec), "status": "ok", "row": row}
+    if validated is not None:  # the validation curve: one point per check
+        record["validation"] = {"step": validated.steps.tolist(),
+                                **{k: validated.metrics[k].tolist() for k in VAL_KEYS}}
     write_json(cell.dir / ROW_FILE, record)  # last: its presence marks the cell finished
     return record
 
@@ -268,7 +324,9 @@ def cell_line(index: int, total: int, cell: WMCell, row: dict) -> str:
     if "tile_acc" in row:
         tiles = f" ({row['marker']} {number_text(row['marked_tile_acc'], '.3f')})" if row.get("marker") else ""
         reward = f", tile accuracy {number_text(row['tile_acc'], '.3f')}{tiles}" + reward
-    return (f"[{index}/{total}] {cell.label}: mse {number_text(row['mse'])}{marked}{reward}, train "
+    stop = (f", best val loss {number_text(row['best_val_loss'])} at step {row['best_step']} of "
+            f"{row['train_steps']} ({row['stop_reason']})") if row.get("val_checks") else ""
+    return (f"[{index}/{total}] {cell.label}: mse {number_text(row['mse'])}{marked}{reward}{stop}, train "
             f"{count_text(row['train_steps_per_s'])} steps/s (L {row['train_T']} x B {row['train_B']}, compile "
             f"{number_text(row['train_compile_s'], '.0f')} s, {number_text(row['train_planned_mb'], '.0f')} MB "
             "planned), imagine "

@@ -7,7 +7,8 @@ command line, and each model's world-model and core configs.
 ``rssm: {core: gru, offline: {posterior: recurrent}}``), ``model`` (d_model / n_layers / mlp / norm of every core),
 ``model_overrides`` ({core or model name: [model.<key>=<value>, ...]}, the RL grid's form, or {key: value}: e.g. a
 core's own options), ``offline`` (:class:`ssmrl.world_model.offline.OfflineConfig` fields), ``task_kwargs`` ({task:
-params fields}), ``train_episodes`` / ``eval_episodes`` (data set sizes), ``train_steps``, ``sync_every`` (training
+params fields}), ``train_episodes`` / ``eval_episodes`` (data set sizes), ``train_steps`` (the step budget),
+``val_episodes`` / ``val_every`` / ``patience`` (validation and early stopping, below), ``sync_every`` (training
 steps between fetches of the metrics), ``context`` (null: each task's own, ``openloop.default_context``),
 ``eval_chunk`` (episodes per rollout call; null: all), ``obs_mode`` (``pixels``, the default: the tasks' frames,
 MSE; ``tiles``: their tile classes, int [7, 7], per-cell logits, cross-entropy and tile accuracy),
@@ -15,6 +16,13 @@ MSE; ``tiles``: their tile classes, int [7, 7], per-cell logits, cross-entropy a
 ``offline.batch_size``), ``speed_repeats``, ``seed``, ``max_cells``, ``xla_flags``, ``jax_config`` ({option:
 value} for ``jax.config.update``, e.g. ``jax_threefry_partitionable: false``), ``data_cache_mb``, ``description``,
 ``kind``.
+
+**Validation and early stopping**: ``val_episodes`` of the ``train_episodes`` (the last ones) are held out; every
+``val_every`` training steps (and after the last) the world-model loss is evaluated on fixed windows of them (the
+same windows and key at every check, and for every model of a task); a cell stops at ``train_steps`` or after
+``patience`` checks in a row without a lower validation loss, and is evaluated with the parameters of its best
+check. ``val_episodes: 0`` (the default) validates nothing: the last step's parameters, as before; ``patience: 0``
+(the default) never stops early: the whole budget runs, the best check's parameters are evaluated.
 
 **Command line**: ``preset=<name> out_dir=<folder>``, ``<key>=<value>`` for any key above (``models=[s5,gru]``,
 ``train_steps=50``), ``<model>.model.<key>=<value>`` for one model's core option as in the RL grid
@@ -46,7 +54,8 @@ KIND_KEY = "kind"
 WORLD_MODEL = "world_model"
 KINDS = ("rl", WORLD_MODEL)
 OBS_MODES = ("pixels", "tiles")  # the tasks' observation (envs.wm_memory's obs_mode)
-POSITIVE = ("train_episodes", "eval_episodes", "train_steps", "sync_every", "strip_frames", "speed_repeats")
+POSITIVE = ("train_episodes", "eval_episodes", "train_steps", "val_every", "sync_every", "strip_frames",
+            "speed_repeats")
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,10 @@ class WMSettings:
     task_kwargs: dict = field(default_factory=dict)      # task -> params fields of the task (e.g. length)
     train_episodes: int = 64                 # training data set size (episodes)
     eval_episodes: int = 16                  # held-out episodes for the open-loop evaluation
-    train_steps: int = 100                   # training steps per cell
+    train_steps: int = 100                   # training steps per cell (the budget)
+    val_episodes: int = 0                    # of train_episodes, held out for validation (0: none, the last step)
+    val_every: int = 50                      # training steps between validation checks (and after the last)
+    patience: int = 0                        # checks without a lower validation loss before stopping (0: never)
     sync_every: int = 100                    # training steps between fetches of the metrics to the host
     context: int | None = None               # observed steps before imagining (null: the task's own)
     eval_chunk: int | None = None            # episodes per rollout call (null: all at once)
@@ -183,6 +195,7 @@ def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
     for key in POSITIVE:
         if key in data and data[key] < 1:
             raise ConfigError(f"{key} must be >= 1, got {data[key]}")
+    check_validation(data)
     if data.get("data_cache_mb", 0) < 0:
         raise ConfigError(f"data_cache_mb must be >= 0 (0: keep one task's episodes), got {data['data_cache_mb']}")
     for key in ("context", "eval_chunk", "speed_batch", "max_cells"):
@@ -194,6 +207,21 @@ def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
     settings = WMSettings(preset=name, out_dir=Path(str(cli["out_dir"])), **data)
     model_specs(settings, config_dir)  # every model's configs are valid
     return settings
+
+
+def check_validation(data: dict) -> None:
+    """ConfigError (one line) for validation keys out of range: ``val_episodes`` in 0 .. train_episodes - 1 (at
+    least one episode trains), ``patience`` >= 0 and, above 0, only with ``val_episodes`` >= 1."""
+    fields = {f.name: f.default for f in dataclasses.fields(WMSettings)}
+    get = lambda key: data.get(key, fields[key])
+    if not 0 <= get("val_episodes") < get("train_episodes"):
+        raise ConfigError(f"val_episodes must be in 0..{get('train_episodes') - 1} (0: no validation; fewer than "
+                          f"train_episodes={get('train_episodes')}), got {get('val_episodes')}")
+    if get("patience") < 0:
+        raise ConfigError(f"patience must be >= 0 (0: never stop early), got {get('patience')}")
+    if get("patience") and not get("val_episodes"):
+        raise ConfigError(f"patience={get('patience')} needs validation episodes; set val_episodes >= 1 (or "
+                          "patience=0)")
 
 
 def _with_core_options(data: dict) -> dict:
