@@ -7,14 +7,15 @@ command line, and each model's world-model and core configs.
 ``rssm: {core: gru, offline: {posterior: recurrent}}``), ``model`` (d_model / n_layers / mlp / norm of every core),
 ``model_overrides`` ({core or model name: [model.<key>=<value>, ...]}, the RL grid's form, or {key: value}: e.g. a
 core's own options), ``offline`` (:class:`ssmrl.world_model.offline.OfflineConfig` fields), ``task_kwargs`` ({task:
-params fields}), ``train_episodes`` / ``eval_episodes`` (data set sizes), ``train_steps`` (the step budget),
-``val_episodes`` / ``val_every`` / ``patience`` (validation and early stopping, below), ``sync_every`` (training
-steps between fetches of the metrics), ``context`` (null: each task's own, ``openloop.default_context``),
-``eval_chunk`` (episodes per rollout call; null: all), ``obs_mode`` (``pixels``, the default: the tasks' frames,
-MSE; ``tiles``: their tile classes, int [7, 7], per-cell logits, cross-entropy and tile accuracy),
-``strip_frames``, ``speed_lengths`` (the T of the throughput sweep), ``speed_batch`` (null:
-``offline.batch_size``), ``speed_repeats``, ``seed``, ``max_cells``, ``xla_flags``, ``jax_config`` ({option:
-value} for ``jax.config.update``, e.g. ``jax_threefry_partitionable: false``), ``data_cache_mb``, ``description``,
+params fields}), ``match_params`` (N: each model's core stack sized to about N parameters by its ``d_model``,
+``ssmrl.benchmark.sizing``; null: as configured), ``train_episodes`` / ``eval_episodes`` (data set sizes),
+``train_steps`` (the step budget), ``val_episodes`` / ``val_every`` / ``patience`` (validation and early stopping,
+below), ``sync_every`` (training steps between fetches of the metrics), ``context`` (null: each task's own,
+``openloop.default_context``), ``eval_chunk`` (episodes per rollout call; null: all), ``obs_mode`` (``pixels``, the
+default: the tasks' frames, MSE; ``tiles``: their tile classes, int [7, 7], per-cell logits, cross-entropy and tile
+accuracy), ``strip_frames``, ``speed_lengths`` (the T of the throughput sweep), ``speed_batch`` (null:
+``offline.batch_size``), ``speed_repeats``, ``seed``, ``max_cells``, ``xla_flags``, ``jax_config`` ({option: value}
+for ``jax.config.update``, e.g. ``jax_threefry_partitionable: false``), ``data_cache_mb``, ``description``,
 ``kind``.
 
 **Validation and early stopping**: ``val_episodes`` of the ``train_episodes`` (the last ones) are held out; every
@@ -46,6 +47,7 @@ from typing import Any
 import yaml
 
 from ssmrl.benchmark.settings import CLI_KEYS, PRESET_DIR, _parse, read_preset, setting_keys, typed_settings
+from ssmrl.benchmark.sizing import match_d_model
 from ssmrl.config import MODEL_FIXED, ConfigError, ModelConfig, build
 from ssmrl.core import available_cores
 from ssmrl.world_model.offline import OfflineConfig
@@ -74,6 +76,7 @@ class WMSettings:
     model_overrides: dict = field(default_factory=dict)  # core or model name -> {key: value} of its core config
     offline: dict = field(default_factory=dict)          # OfflineConfig fields
     task_kwargs: dict = field(default_factory=dict)      # task -> params fields of the task (e.g. length)
+    match_params: int | None = None          # N: each core stack's d_model set to about N parameters (null: as set)
     train_episodes: int = 64                 # training data set size (episodes)
     eval_episodes: int = 16                  # held-out episodes for the open-loop evaluation
     train_steps: int = 100                   # training steps per cell (the budget)
@@ -198,14 +201,14 @@ def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
     check_validation(data)
     if data.get("data_cache_mb", 0) < 0:
         raise ConfigError(f"data_cache_mb must be >= 0 (0: keep one task's episodes), got {data['data_cache_mb']}")
-    for key in ("context", "eval_chunk", "speed_batch", "max_cells"):
+    for key in ("context", "eval_chunk", "speed_batch", "max_cells", "match_params"):
         if data.get(key) is not None and data[key] < 1:
             raise ConfigError(f"{key} must be >= 1 (or null), got {data[key]}")
     for key in ("models", "tasks", "speed_lengths"):
         if key in data:
             data[key] = tuple(dict.fromkeys(data[key]))
     settings = WMSettings(preset=name, out_dir=Path(str(cli["out_dir"])), **data)
-    model_specs(settings, config_dir)  # every model's configs are valid
+    model_specs(settings, config_dir, match=False)  # every model's configs are valid (the sizing comes in plan)
     return settings
 
 
@@ -264,7 +267,19 @@ def _core_defaults(config_dir: Path, core: str) -> dict:
     return dict(data) if isinstance(data, dict) else {"name": core}
 
 
-def model_specs(settings: WMSettings, config_dir: Path) -> dict[str, ModelSpec]:
+def matched(model: ModelConfig, target: int, cache: dict) -> ModelConfig:
+    """``model`` with the ``d_model`` whose core stack has about ``target`` parameters
+    (:func:`ssmrl.benchmark.sizing.match_d_model`; ``cache``: one search per distinct core config)."""
+    key = repr(dataclasses.replace(model, d_model=0))
+    if key not in cache:
+        try:
+            cache[key] = match_d_model(model, target).d_model
+        except ValueError as err:
+            raise ConfigError(f"match_params: {err}") from None
+    return dataclasses.replace(model, d_model=cache[key])
+
+
+def model_specs(settings: WMSettings, config_dir: Path, match: bool = True) -> dict[str, ModelSpec]:
     """{model name: :class:`ModelSpec`} for ``settings.models`` (module docstring); ConfigError (one line) for an
     unknown model or core, a bad variant, an unknown OfflineConfig field or a core the stack refuses."""
     cores = available_cores()
@@ -289,7 +304,7 @@ def model_specs(settings: WMSettings, config_dir: Path) -> dict[str, ModelSpec]:
         if owner not in valid_models or not isinstance(value, dict):
             raise ConfigError(f"model_overrides.{owner}: expected a core or model name ({valid_models}) with a "
                               f"mapping, got {value!r}")
-    specs = {}
+    specs, matches = {}, {}
     for name in settings.models:
         if name not in valid_models:
             raise ConfigError(f"models: unknown model {name!r}; valid: cores {cores} and variants "
@@ -305,6 +320,8 @@ def model_specs(settings: WMSettings, config_dir: Path) -> dict[str, ModelSpec]:
             model.make_stack()
         except (TypeError, ValueError) as err:
             raise ConfigError(f"models: {name} (core {core}): {str(err).splitlines()[0]}") from None
+        if match and settings.match_params is not None:
+            model = matched(model, settings.match_params, matches)
         offline = _offline({**settings.offline, **(variant.get("offline") or {})},
                            f"variants.{name}.offline" if variant.get("offline") else "offline")
         specs[name] = ModelSpec(name, model, offline)

@@ -322,7 +322,8 @@ def counting_built() -> Built:
 
     init = lambda key: OfflineState(jnp.zeros((), jnp.float32), (), key, jnp.zeros((), jnp.int32))
     sample = jax.jit(lambda key, episodes: sample_batch(key, episodes, 4, 0))
-    offline = Offline(SimpleNamespace(image_scale=255.0), None, init, jax.jit(train_step), sample, jax.jit(val_loss))
+    world_model = SimpleNamespace(image_scale=255.0, obs_spec=("box", (32, 32, 3), ()))  # frames, as evaluate reads
+    offline = Offline(world_model, None, init, jax.jit(train_step), sample, jax.jit(val_loss))
     return Built(offline, rollout, 1)
 
 
