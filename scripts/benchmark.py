@@ -55,11 +55,13 @@ def make_env(name: str, **kwargs):
 def wm_data(task: str, **overrides):
     """A world-model task's spaces, episode length and data generator (envs.wm_memory)."""
     from envs.wm_memory import generate_dataset, make_task
+    from envs.wm_memory.grid import draw_classes
     from ssmrl.benchmark.wm_grid import TaskData
 
     env, params = make_task(task, **overrides)
     generate = lambda key, num: generate_dataset(key, task, num, **overrides)
-    return TaskData(env.observation_space(params), env.action_space(params), int(params.length), generate)
+    render = draw_classes if params.obs_mode == "tiles" else None  # tile windows drawn for the strips
+    return TaskData(env.observation_space(params), env.action_space(params), int(params.length), generate, render)
 
 
 def ppo_memory_inputs(cfg, env, env_params, state, key, steps):

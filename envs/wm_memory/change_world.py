@@ -33,23 +33,25 @@ from flax import struct
 from envs.wm_memory.grid import (
     DOWN,
     FIRST_TASK_TILE,
-    FRAME,
-    HSTRIPES,
     MOVES,
     NOOP,
     NUM_DECOR,
     NUM_FLOORS,
-    SOLID,
+    TASK_CLASS,
+    TASK_LOOKS,
     UP,
     VOID,
     WALL,
     GridTask,
     RoomGrid,
     WalkerState,
+    base_classes,
     base_tiles,
     blocking_table,
+    decor_classes,
     decor_tiles,
     decorate,
+    floor_classes,
     floor_tiles,
     observe,
     paint,
@@ -71,7 +73,8 @@ class ChangeWorldParams:
     """rooms: rooms in the row (>= 2); room_size: floor cells per side (>= 5 leaves room to push a box);
     length: observations per episode (the step to observation ``length - 1`` is truncated); push_prob: chance
     that the scripted agent pushes a room's box; decor_prob: chance that a floor cell holds a decoration;
-    return_margin: steps the scripted return keeps in hand (it starts that much before it would have to)."""
+    return_margin: steps the scripted return keeps in hand (it starts that much before it would have to);
+    obs_mode: "pixels" or "tiles" (the observation, :mod:`envs.wm_memory.grid`)."""
 
     rooms: int = struct.field(pytree_node=False, default=3)
     room_size: int = struct.field(pytree_node=False, default=5)
@@ -79,6 +82,7 @@ class ChangeWorldParams:
     push_prob: float = struct.field(pytree_node=False, default=0.5)
     decor_prob: float = struct.field(pytree_node=False, default=0.1)
     return_margin: int = struct.field(pytree_node=False, default=8)
+    obs_mode: str = struct.field(pytree_node=False, default="pixels")
 
 
 @struct.dataclass
@@ -137,15 +141,15 @@ class ChangeWorld(GridTask):
         return grid.at[box_pos[:, 0], box_pos[:, 1]].set(box)
 
     def reset(self, key: Array, params: ChangeWorldParams) -> tuple[Array, ChangeWorldState]:
-        """-> (obs uint8 [32, 32, 3], state): closed doors, boxes at random, the agent on room 0's middle row."""
+        """-> (obs, state): closed doors, boxes at random, the agent on room 0's middle row."""
         layout = _layout(params)
         rooms, middle = params.rooms, 1 + layout.mid
         u_floor, u_decor, u_box, u_start = uniform_parts(key, (NUM_FLOORS,), (2, *layout.shape), (3, rooms), ())
-        tiles = jnp.concatenate([
-            base_tiles(), floor_tiles(u_floor, rooms), decor_tiles(),
-            jnp.stack([paint([160, 100, 40], HSTRIPES, [90, 55, 20]), paint([70, 60, 50], SOLID, [0, 0, 0]),
-                       paint([90, 60, 30], FRAME, [200, 160, 90])]),
-        ])
+        own = ("door_closed", "door_open", "box")  # the ids of tile_ids, in this order
+        tiles = jnp.concatenate([base_tiles(), floor_tiles(u_floor, rooms), decor_tiles(),
+                                 jnp.stack([paint(*TASK_LOOKS[name]) for name in own])])
+        classes = jnp.concatenate([base_classes(), floor_classes(u_floor, rooms), decor_classes(),
+                                   jnp.asarray([TASK_CLASS[name] for name in own], jnp.int32)])
         floor = decorate(u_decor, jnp.asarray(layout.base_grid(FIRST_TASK_TILE)), layout.room_index() >= 0,
                          params.decor_prob, FIRST_TASK_TILE + rooms)
         first_x = 1 + layout.pitch * np.arange(rooms)
@@ -158,15 +162,15 @@ class ChangeWorld(GridTask):
         door_open = jnp.zeros(rooms - 1, bool)
         grid = self.compose(floor, door_open, box_start, params)
         state = ChangeWorldState(
-            **walker_fields(grid, tiles, start, plan, params.length), floor=floor, door_open=door_open,
+            **walker_fields(grid, tiles, classes, start, plan, params.length), floor=floor, door_open=door_open,
             door_open_step=jnp.full(rooms - 1, -1, jnp.int32), box_pos=box_start, box_start=box_start,
             box_push_step=jnp.full(rooms, -1, jnp.int32), push_plan=push_plan,
             return_step=jnp.int32(return_step(params)),
         )
-        return observe(state), state
+        return observe(state, params.obs_mode), state
 
     def step(self, key: Array, state: ChangeWorldState, action: Array, params: ChangeWorldParams):
-        """action int32 [] in 0-4 -> (obs uint8 [32, 32, 3], state, reward 0, terminated False, truncated, {})."""
+        """action int32 [] in 0-4 -> (obs, state, reward 0, terminated False, truncated, {})."""
         closed, _, box_id = self.tile_ids(params)
         layout = _layout(params)
         room_index = jnp.asarray(layout.room_index())
@@ -190,7 +194,7 @@ class ChangeWorld(GridTask):
             box_push_step=jnp.where(pushed & (state.box_push_step < 0), after.time, state.box_push_step),
         )
         truncated = after.time >= params.length - 1
-        return observe(after), after, jnp.float32(0.0), jnp.bool_(False), truncated, {}
+        return observe(after, params.obs_mode), after, jnp.float32(0.0), jnp.bool_(False), truncated, {}
 
     def scripted_action(self, key: Array, state: ChangeWorldState, params: ChangeWorldParams) -> Array:
         """Forward through the rooms (opening doors, pushing the planned boxes), wander along the last room's

@@ -32,22 +32,27 @@ import numpy as np
 from flax import struct
 
 from envs.wm_memory.grid import (
-    CHECKER,
     COLOURS,
+    DECOR_CLASS,
     DOORWAY,
     DOWN,
     FIRST_TASK_TILE,
+    FLOOR_CLASS,
     LEFT,
     NOOP,
+    NUM_COLOURS,
     PLATE,
     RIGHT,
     SOLID,
+    TASK_CLASS,
+    TASK_LOOKS,
     UP,
     VIEW_CELLS,
     VOID,
     WALL,
     GridTask,
     WalkerState,
+    base_classes,
     base_tiles,
     blocking_table,
     observe,
@@ -69,13 +74,15 @@ class CueRewardParams:
     """num_cues: cue colours (<= 8); room_size: floor cells per side of the cue and goal rooms; length:
     observations per episode (the step to observation ``length - 1`` is truncated; sets the corridor length);
     distractor_prob: chance that a corridor cell holds a distractor pad; spare_steps: steps the scripted walk
-    keeps in hand beyond its worst case when the corridor length is set."""
+    keeps in hand beyond its worst case when the corridor length is set; obs_mode: "pixels" or "tiles" (the
+    observation, :mod:`envs.wm_memory.grid`)."""
 
     num_cues: int = struct.field(pytree_node=False, default=4)
     room_size: int = struct.field(pytree_node=False, default=5)
     length: int = struct.field(pytree_node=False, default=128)
     distractor_prob: float = struct.field(pytree_node=False, default=0.2)
     spare_steps: int = struct.field(pytree_node=False, default=4)
+    obs_mode: str = struct.field(pytree_node=False, default="pixels")
 
 
 @struct.dataclass
@@ -158,7 +165,7 @@ class CueReward(GridTask):
         return FIRST_CUE_FLOOR + 2 * params.num_cues
 
     def reset(self, key: Array, params: CueRewardParams) -> tuple[Array, CueRewardState]:
-        """-> (obs uint8 [32, 32, 3], state): a fresh cue, pads, distractors and order of the pads."""
+        """-> (obs, state): a fresh cue, pads, distractors and order of the pads."""
         lay = cue_layout(params)
         n, first_pad = params.num_cues, FIRST_CUE_FLOOR + params.num_cues
         u_cue, u_pads, u_order, u_dist, u_start = uniform_parts(
@@ -166,9 +173,15 @@ class CueReward(GridTask):
         colours = jnp.asarray(COLOURS[:n])
         tiles = jnp.concatenate([
             base_tiles(),
-            jnp.stack([paint([45, 45, 45], SOLID, [0, 0, 0]), paint([150, 150, 150], CHECKER, [90, 90, 90])]),
+            jnp.stack([paint(*TASK_LOOKS["corridor"]), paint(*TASK_LOOKS["goal_floor"])]),
             jax.vmap(paint, (0, None, None))(colours, SOLID, [0, 0, 0]),  # cue-room floors
             jax.vmap(paint, (0, None, None))(colours, PLATE, [0, 0, 0]),  # pads
+        ])
+        # their classes (grid.py): a cue floor looks like the solid room floor of its colour, a pad like the
+        # "plus" decoration of its colour
+        classes = jnp.concatenate([
+            base_classes(), jnp.asarray([TASK_CLASS["corridor"], TASK_CLASS["goal_floor"]], jnp.int32),
+            FLOOR_CLASS + jnp.arange(n, dtype=jnp.int32), DECOR_CLASS + NUM_COLOURS + jnp.arange(n, dtype=jnp.int32),
         ])
         cue = uniform_int(u_cue, n)
         pads = jnp.asarray(lay.pad_cells)[jnp.argsort(u_pads)[:n]]
@@ -178,12 +191,12 @@ class CueReward(GridTask):
         grid = grid.at[pads[:, 0], pads[:, 1]].set(first_pad + jnp.arange(n))
         plan = jnp.concatenate([jnp.asarray([lay.goal_entry], jnp.int32), pads[jnp.argsort(u_order)]])
         start = (1 + uniform_int(u_start, params.room_size)).astype(jnp.int32)
-        state = CueRewardState(**walker_fields(grid, tiles, start, plan, params.length), cue=cue, pads=pads,
+        state = CueRewardState(**walker_fields(grid, tiles, classes, start, plan, params.length), cue=cue, pads=pads,
                                cue_last_seen=jnp.int32(0), reward_step=jnp.int32(-1))
-        return observe(state), state
+        return observe(state, params.obs_mode), state
 
     def step(self, key: Array, state: CueRewardState, action: Array, params: CueRewardParams):
-        """action int32 [] in 0-4 -> (obs uint8 [32, 32, 3], state, reward float32 [] (1 on arriving at the cue's
+        """action int32 [] in 0-4 -> (obs, state, reward float32 [] (1 on arriving at the cue's
         goal pad), terminated False, truncated, {})."""
         blocking = blocking_table(self.num_tiles(params), (VOID, WALL))
         new_pos = try_move(state.grid, blocking, state.pos, action)
@@ -195,7 +208,7 @@ class CueReward(GridTask):
             reward_step=jnp.where(arrived & (state.reward_step < 0), after.time, state.reward_step),
         )
         truncated = after.time >= params.length - 1
-        return observe(after), after, arrived.astype(jnp.float32), jnp.bool_(False), truncated, {}
+        return observe(after, params.obs_mode), after, arrived.astype(jnp.float32), jnp.bool_(False), truncated, {}
 
     def scripted_action(self, key: Array, state: CueRewardState, params: CueRewardParams) -> Array:
         """Along the middle row into the goal room, then to each pad in the drawn order, then NOOP. -> int32 []."""

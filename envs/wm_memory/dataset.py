@@ -2,7 +2,7 @@
 
 Layout (as ``ssmrl.world_model.batch``), one episode = ``T = params.length`` observations, time-major:
 
-    obs[t]         uint8 [32, 32, 3]: observation t (obs 0 from reset)
+    obs[t]         uint8 [32, 32, 3] (obs_mode "tiles": int32 [7, 7]): observation t (obs 0 from reset)
     action[t]      int32: the action taken BEFORE obs t (0 where is_first, i.e. at t = 0)
     reward[t]      float32: the reward received on arriving at obs t (0 at t = 0)
     is_first[t]    True at t = 0 only

@@ -6,10 +6,18 @@ its 4x4-pixel image. Ids 0-2 are common to all tasks: ``VOID`` (outside the worl
 ``DOORWAY`` (a gap in a wall, dark grey); each task appends its own ids from ``FIRST_TASK_TILE`` (room floors of
 random colour and pattern, decorations, doors, boxes, pads...).
 
-Observation (:func:`render`): the top-down 7 x 7-cell window centred on the agent (north up, no rotation), 4 px a
-cell = 28 x 28 px, inside a 2 px black margin: uint8 [32, 32, 3], values in [0, 255] (model it as
-``obs / 255 - 0.5``). The agent is the white 2 x 2 px mark in the middle (pixels [15:17, 15:17]); cells off the
-grid are ``VOID``. The agent's absolute position is never shown: a model must integrate the actions.
+Observation, by the params' ``obs_mode`` (:func:`observe`), of the top-down 7 x 7-cell window centred on the agent
+(north up, no rotation; cells off the grid are ``VOID``). The agent's absolute position is never shown: a model
+must integrate the actions.
+
+* ``"pixels"`` (default, :func:`render`): 4 px a cell = 28 x 28 px, inside a 2 px black margin: uint8 [32, 32, 3],
+  values in [0, 255] (model it as ``obs / 255 - 0.5``). The agent is the white 2 x 2 px mark in the middle
+  (pixels [15:17, 15:17]).
+* ``"tiles"`` (:func:`tile_window`): the window's tile CLASSES, int32 [7, 7] in [0, NUM_TILE_CLASSES): the same
+  information without pixels (the agent, always in the middle cell, is not marked). A class is one tile image
+  shared by every episode and task (:data:`PALETTE` [NUM_TILE_CLASSES, 4, 4, 3]), unlike the episode's own ids
+  (room ``i``'s floor looks different in every episode): ``PALETTE[class]`` is the cell's 4 x 4 px image in the
+  pixel view. Each state holds ``classes`` (int32 [NT]): the class of each of its episode's ids.
 
 Actions: ``NOOP`` 0, ``UP`` 1, ``DOWN`` 2, ``LEFT`` 3, ``RIGHT`` 4 (a task may add more). A move into a blocking
 tile leaves the agent in place.
@@ -89,6 +97,48 @@ NUM_FLOORS = NUM_COLOURS * len(FLOOR_PATTERNS)
 NUM_DECOR = NUM_COLOURS * len(DECOR_PATTERNS)
 
 
+OBS_MODES = ("pixels", "tiles")
+
+
+def check_obs_mode(obs_mode: str) -> None:
+    """ValueError naming ``obs_mode`` and the valid values unless it is one of :data:`OBS_MODES`."""
+    if obs_mode not in OBS_MODES:
+        raise ValueError(f"obs_mode: unknown {obs_mode!r}; valid: {list(OBS_MODES)}")
+
+
+def np_paint(colour: Any, pattern: int, background: Any) -> np.ndarray:
+    """:func:`paint` in numpy (for the static :data:`PALETTE`) -> uint8 [4, 4, 3]."""
+    return np.where(PATTERNS[pattern][..., None], np.asarray(colour, np.uint8), np.asarray(background, np.uint8))
+
+
+# Looks (colour, pattern, background) of the tiles that are the same in every episode: the common ones (VOID,
+# WALL, DOORWAY: classes 0-2) and the tasks' own (classes after the floors and decorations, in this order).
+BASE_LOOKS = (((0, 0, 0), SOLID, (0, 0, 0)), ((120, 120, 120), SOLID, (0, 0, 0)), ((60, 60, 60), SOLID, (0, 0, 0)))
+TASK_LOOKS = {
+    "corridor": ((45, 45, 45), SOLID, (0, 0, 0)),  # CueReward
+    "goal_floor": ((150, 150, 150), CHECKER, (90, 90, 90)),  # CueReward
+    "door_closed": ((160, 100, 40), HSTRIPES, (90, 55, 20)),  # ChangeWorld
+    "door_open": ((70, 60, 50), SOLID, (0, 0, 0)),  # ChangeWorld
+    "box": ((90, 60, 30), FRAME, (200, 160, 90)),  # ChangeWorld
+}
+# Tile classes, one per distinct tile image: 0-2 the common tiles; FLOOR_CLASS + c the room floor of (colour
+# c % NUM_COLOURS, pattern FLOOR_PATTERNS[c // NUM_COLOURS]) (the draw of :func:`floor_tiles`); DECOR_CLASS + kind
+# the decorations of :func:`decor_tiles`; TASK_CLASS[name] the rest. Tiles that look the same share a class:
+# CueReward's cue floors (solid) are the solid room floors (c < NUM_COLOURS) and its pads (PLATE on black) the
+# "plus" decorations (the PLUS and PLATE masks are the same 4 x 4 pixels): DECOR_CLASS + NUM_COLOURS + colour.
+FLOOR_CLASS = len(BASE_LOOKS)
+DECOR_CLASS = FLOOR_CLASS + NUM_FLOORS
+TASK_CLASS = {name: DECOR_CLASS + NUM_DECOR + i for i, name in enumerate(TASK_LOOKS)}
+NUM_TILE_CLASSES = DECOR_CLASS + NUM_DECOR + len(TASK_LOOKS)
+PALETTE = np.stack(
+    [np_paint(*look) for look in BASE_LOOKS]
+    + [np_paint(COLOURS[c % NUM_COLOURS], FLOOR_PATTERNS[c // NUM_COLOURS], COLOURS[c % NUM_COLOURS] // 3)
+       for c in range(NUM_FLOORS)]
+    + [np_paint(COLOURS[k % NUM_COLOURS], DECOR_PATTERNS[k // NUM_COLOURS], (0, 0, 0)) for k in range(NUM_DECOR)]
+    + [np_paint(*look) for look in TASK_LOOKS.values()]
+)  # uint8 [NUM_TILE_CLASSES, 4, 4, 3]: the image of each class
+
+
 def uniform_parts(key: Array, *shapes: tuple[int, ...]) -> list[Array]:
     """Uniforms in [0, 1) of the given shapes from ONE ``jax.random.uniform`` draw (every jax.random call
     compiles its own hash, so a function draws all its randomness at once) -> float32 arrays."""
@@ -111,11 +161,12 @@ def paint(colour: Any, pattern: Any, background: Any) -> Array:
 
 def base_tiles() -> Array:
     """The common tiles VOID, WALL, DOORWAY -> uint8 [3, 4, 4, 3]."""
-    return jnp.stack([
-        paint([0, 0, 0], SOLID, [0, 0, 0]),
-        paint([120, 120, 120], SOLID, [0, 0, 0]),
-        paint([60, 60, 60], SOLID, [0, 0, 0]),
-    ])
+    return jnp.stack([paint(*look) for look in BASE_LOOKS])
+
+
+def base_classes() -> Array:
+    """The classes of the common tiles VOID, WALL, DOORWAY -> int32 [3]."""
+    return jnp.arange(len(BASE_LOOKS), dtype=jnp.int32)
 
 
 def floor_tiles(u: Array, n: int) -> Array:
@@ -129,12 +180,22 @@ def floor_tiles(u: Array, n: int) -> Array:
     return jax.vmap(paint)(colour, pattern, colour // 3)
 
 
+def floor_classes(u: Array, n: int) -> Array:
+    """The classes of :func:`floor_tiles` ``(u, n)``'s floors -> int32 [n]."""
+    return (FLOOR_CLASS + jnp.argsort(u)[:n]).astype(jnp.int32)
+
+
 def decor_tiles() -> Array:
     """Every decoration (a small coloured shape on black), colour-major -> uint8 [NUM_DECOR, 4, 4, 3]."""
     kind = np.arange(NUM_DECOR)
     colour = jnp.asarray(COLOURS)[kind % NUM_COLOURS]
     pattern = jnp.asarray(DECOR_PATTERNS)[kind // NUM_COLOURS]
     return jax.vmap(paint)(colour, pattern, jnp.zeros((NUM_DECOR, 3), jnp.uint8))
+
+
+def decor_classes() -> Array:
+    """The classes of :func:`decor_tiles`' decorations -> int32 [NUM_DECOR]."""
+    return jnp.arange(DECOR_CLASS, DECOR_CLASS + NUM_DECOR, dtype=jnp.int32)
 
 
 def decorate(u: Array, grid: Array, floor_mask: np.ndarray, prob: float, first_decor: int) -> Array:
@@ -147,14 +208,38 @@ def decorate(u: Array, grid: Array, floor_mask: np.ndarray, prob: float, first_d
     return jnp.where(mask, first_decor + uniform_int(u[1], NUM_DECOR), grid).astype(jnp.int32)
 
 
-def render(grid: Array, tiles: Array, pos: Array) -> Array:
-    """The agent's view. grid int32 [H, W], tiles uint8 [NT, 4, 4, 3], pos int32 [2] -> uint8 [32, 32, 3]."""
+def view_ids(grid: Array, pos: Array) -> Array:
+    """The ids of the 7 x 7 cells around ``pos`` (VOID off the grid). grid int32 [H, W], pos int32 [2] -> int32
+    [7, 7]."""
     radius = VIEW_CELLS // 2
     padded = jnp.pad(grid, radius, constant_values=VOID)
-    ids = jax.lax.dynamic_slice(padded, (pos[0], pos[1]), (VIEW_CELLS, VIEW_CELLS))
-    pixels = tiles[ids].transpose(0, 2, 1, 3, 4).reshape(VIEW_CELLS * TILE_PX, VIEW_CELLS * TILE_PX, 3)
+    return jax.lax.dynamic_slice(padded, (pos[0], pos[1]), (VIEW_CELLS, VIEW_CELLS))
+
+
+def render(grid: Array, tiles: Array, pos: Array) -> Array:
+    """The agent's view. grid int32 [H, W], tiles uint8 [NT, 4, 4, 3], pos int32 [2] -> uint8 [32, 32, 3]."""
+    pixels = tiles[view_ids(grid, pos)].transpose(0, 2, 1, 3, 4).reshape(VIEW_CELLS * TILE_PX,
+                                                                         VIEW_CELLS * TILE_PX, 3)
     image = jnp.pad(pixels, ((MARGIN_PX, MARGIN_PX), (MARGIN_PX, MARGIN_PX), (0, 0)))
     return image.at[AGENT_PX, AGENT_PX].set(255)
+
+
+def draw_classes(window: Any) -> np.ndarray:
+    """The pixel view of tile-class windows (host numpy, e.g. for image strips): int [..., 7, 7] -> uint8
+    [..., 32, 32, 3], each cell its :data:`PALETTE` image, with the margin and the agent's mark of :func:`render`."""
+    images = PALETTE[np.asarray(window)]  # [..., 7, 7, 4, 4, 3]
+    n = images.ndim - 5
+    pixels = np.swapaxes(images, n + 1, n + 2).reshape(*images.shape[:n], VIEW_CELLS * TILE_PX,
+                                                        VIEW_CELLS * TILE_PX, 3)
+    image = np.pad(pixels, [(0, 0)] * n + [(MARGIN_PX, MARGIN_PX), (MARGIN_PX, MARGIN_PX), (0, 0)])
+    image[..., AGENT_PX, AGENT_PX, :] = 255
+    return image
+
+
+def tile_window(grid: Array, classes: Array, pos: Array) -> Array:
+    """The agent's view as tile classes. grid int32 [H, W], classes int32 [NT] (of each id), pos int32 [2] ->
+    int32 [7, 7]."""
+    return classes[view_ids(grid, pos)].astype(jnp.int32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,6 +365,7 @@ class WalkerState:
     """What every task's state holds.
 
     grid: int32 [H, W] tile ids of the world now; tiles: uint8 [NT, 4, 4, 3] this episode's tile images;
+    classes: int32 [NT] the tile class of each id (``PALETTE[classes[i]]`` equals ``tiles[i]``);
     pos: int32 [2] (row, column); time: int32 [] index of the current observation (0 after reset);
     trail_pos: int32 [L, 2] the position at every observation index so far (L = params.length; zeros ahead);
     trail_action: int32 [L] the action taken at every observation index so far (the one leading to t + 1);
@@ -290,6 +376,7 @@ class WalkerState:
 
     grid: Array
     tiles: Array
+    classes: Array
     pos: Array
     time: Array
     trail_pos: Array
@@ -298,11 +385,13 @@ class WalkerState:
     waypoint: Array
 
 
-def walker_fields(grid: Array, tiles: Array, pos: Array, waypoints: Array, length: int) -> dict[str, Array]:
+def walker_fields(grid: Array, tiles: Array, classes: Array, pos: Array, waypoints: Array, length: int
+                  ) -> dict[str, Array]:
     """The :class:`WalkerState` fields at reset (as a dict, for the task's state constructor)."""
     reached = jnp.all(pos == waypoints[0])
     return dict(
-        grid=jnp.asarray(grid, jnp.int32), tiles=tiles, pos=pos.astype(jnp.int32), time=jnp.int32(0),
+        grid=jnp.asarray(grid, jnp.int32), tiles=tiles, classes=jnp.asarray(classes, jnp.int32),
+        pos=pos.astype(jnp.int32), time=jnp.int32(0),
         trail_pos=jnp.zeros((length, 2), jnp.int32).at[0].set(pos), trail_action=jnp.zeros(length, jnp.int32),
         waypoints=waypoints.astype(jnp.int32), waypoint=reached.astype(jnp.int32),
     )
@@ -321,15 +410,19 @@ def record_step(state: Any, action: Array, new_pos: Array) -> Any:
     )
 
 
-def observe(state: WalkerState) -> Array:
-    """The observation of a state: uint8 [32, 32, 3] (:func:`render`)."""
+def observe(state: WalkerState, obs_mode: str = "pixels") -> Array:
+    """The observation of a state: ``"pixels"`` uint8 [32, 32, 3] (:func:`render`) or ``"tiles"`` int32 [7, 7]
+    (:func:`tile_window`)."""
+    check_obs_mode(obs_mode)
+    if obs_mode == "tiles":
+        return tile_window(state.grid, state.classes, state.pos)
     return render(state.grid, state.tiles, state.pos)
 
 
 class GridTask(Environment):
-    """Base of the wm_memory tasks: difficulty -> params, image observations, discrete actions, and equality by
-    type (a task object holds no state, so ``jax.jit`` with the task as a static argument caches across
-    instances).
+    """Base of the wm_memory tasks: difficulty -> params, observations by ``params.obs_mode`` (pixel frames or
+    tile classes, module docstring), discrete actions, and equality by type (a task object holds no state, so
+    ``jax.jit`` with the task as a static argument caches across instances).
 
     Subclasses implement ``reset``, ``step``, ``scripted_action(key, state, params) -> int32 []`` (the
     data-collection policy, pure in the state) and ``markers(state) -> dict[str, int32 []]`` (the steps a test or
@@ -345,7 +438,12 @@ class GridTask(Environment):
     def default_params(self) -> Any:
         return self._params
 
-    def observation_space(self, params: Any) -> Box:
+    def observation_space(self, params: Any) -> Box | Discrete:
+        """``"pixels"``: Box uint8 [32, 32, 3] in [0, 255]; ``"tiles"``: Discrete(NUM_TILE_CLASSES) of shape
+        [7, 7] (int32)."""
+        check_obs_mode(params.obs_mode)
+        if params.obs_mode == "tiles":
+            return Discrete(NUM_TILE_CLASSES, (VIEW_CELLS, VIEW_CELLS))
         return Box(low=0, high=255, shape=OBS_SHAPE, dtype=jnp.uint8)
 
     def action_space(self, params: Any) -> Discrete:

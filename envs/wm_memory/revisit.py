@@ -35,10 +35,13 @@ from envs.wm_memory.grid import (
     GridTask,
     RoomGrid,
     WalkerState,
+    base_classes,
     base_tiles,
     blocking_table,
+    decor_classes,
     decor_tiles,
     decorate,
+    floor_classes,
     floor_tiles,
     observe,
     record_step,
@@ -56,13 +59,15 @@ Array = jax.Array
 class RevisitParams:
     """rooms: rooms in the row; room_size: floor cells per side; length: observations per episode (the step to
     observation ``length - 1`` is truncated); waypoints_per_room: random cells the exploration visits in each
-    room; decor_prob: chance that a floor cell holds a decoration."""
+    room; decor_prob: chance that a floor cell holds a decoration; obs_mode: "pixels" or "tiles" (the
+    observation, :mod:`envs.wm_memory.grid`)."""
 
     rooms: int = struct.field(pytree_node=False, default=2)
     room_size: int = struct.field(pytree_node=False, default=5)
     length: int = struct.field(pytree_node=False, default=128)
     waypoints_per_room: int = struct.field(pytree_node=False, default=3)
     decor_prob: float = struct.field(pytree_node=False, default=0.15)
+    obs_mode: str = struct.field(pytree_node=False, default="pixels")
 
 
 @struct.dataclass
@@ -99,26 +104,27 @@ class Revisit(GridTask):
         return FIRST_TASK_TILE + params.rooms + NUM_DECOR
 
     def reset(self, key: Array, params: RevisitParams) -> tuple[Array, RevisitState]:
-        """-> (obs uint8 [32, 32, 3], state): fresh room appearances and plan, the agent in room 0."""
+        """-> (obs, state): fresh room appearances and plan, the agent in room 0."""
         layout = _layout(params)
         num_plan = params.rooms * params.waypoints_per_room
         u_floor, u_decor, u_start, u_plan = uniform_parts(key, (NUM_FLOORS,), (2, *layout.shape), (1, 2),
                                                           (num_plan, 2))
         tiles = jnp.concatenate([base_tiles(), floor_tiles(u_floor, params.rooms), decor_tiles()])
+        classes = jnp.concatenate([base_classes(), floor_classes(u_floor, params.rooms), decor_classes()])
         grid = decorate(u_decor, jnp.asarray(layout.base_grid(FIRST_TASK_TILE)), layout.room_index() >= 0,
                         params.decor_prob, FIRST_TASK_TILE + params.rooms)
         plan = layout.random_cells(u_plan, np.repeat(np.arange(params.rooms), params.waypoints_per_room))
         start = layout.random_cells(u_start, np.zeros(1, np.int32))[0]
-        state = RevisitState(**walker_fields(grid, tiles, start, plan, params.length),
+        state = RevisitState(**walker_fields(grid, tiles, classes, start, plan, params.length),
                              revisit_step=jnp.int32(params.length // 2))
-        return observe(state), state
+        return observe(state, params.obs_mode), state
 
     def step(self, key: Array, state: RevisitState, action: Array, params: RevisitParams):
-        """action int32 [] in 0-4 -> (obs uint8 [32, 32, 3], state, reward 0, terminated False, truncated, {})."""
+        """action int32 [] in 0-4 -> (obs, state, reward 0, terminated False, truncated, {})."""
         blocking = blocking_table(self.num_tiles(params), (VOID, WALL))
         state = record_step(state, action, try_move(state.grid, blocking, state.pos, action))
         truncated = state.time >= params.length - 1
-        return observe(state), state, jnp.float32(0.0), jnp.bool_(False), truncated, {}
+        return observe(state, params.obs_mode), state, jnp.float32(0.0), jnp.bool_(False), truncated, {}
 
     def scripted_action(self, key: Array, state: RevisitState, params: RevisitParams) -> Array:
         """Explore (waypoints, then random moves in the last room) until revisit_step, then undo the moves in

@@ -42,10 +42,13 @@ from envs.wm_memory.grid import (
     GridTask,
     RoomGrid,
     WalkerState,
+    base_classes,
     base_tiles,
     blocking_table,
+    decor_classes,
     decor_tiles,
     decorate,
+    floor_classes,
     floor_tiles,
     observe,
     record_step,
@@ -65,7 +68,8 @@ TELEPORT = NUM_MOVES  # action 5
 class TeleportParams:
     """rooms_y, rooms_x: the room grid; room_size: floor cells per side; length: observations per episode (the
     step to observation ``length - 1`` is truncated); query_steps: length of the query phase, and the least
-    age of a teleport's destination; decor_prob: chance that a floor cell holds a decoration."""
+    age of a teleport's destination; decor_prob: chance that a floor cell holds a decoration; obs_mode: "pixels"
+    or "tiles" (the observation, :mod:`envs.wm_memory.grid`)."""
 
     rooms_y: int = struct.field(pytree_node=False, default=2)
     rooms_x: int = struct.field(pytree_node=False, default=2)
@@ -73,6 +77,7 @@ class TeleportParams:
     length: int = struct.field(pytree_node=False, default=128)
     query_steps: int = struct.field(pytree_node=False, default=32)
     decor_prob: float = struct.field(pytree_node=False, default=0.15)
+    obs_mode: str = struct.field(pytree_node=False, default="pixels")
 
 
 @struct.dataclass
@@ -127,21 +132,23 @@ class Teleport(GridTask):
         return FIRST_TASK_TILE + params.rooms_y * params.rooms_x + NUM_DECOR
 
     def reset(self, key: Array, params: TeleportParams) -> tuple[Array, TeleportState]:
-        """-> (obs uint8 [32, 32, 3], state): fresh room appearances and plan, the agent in room 0."""
+        """-> (obs, state): fresh room appearances and plan, the agent in room 0."""
         layout = _layout(params)
         rooms = layout.num_rooms
         u_floor, u_decor, u_start, u_plan = uniform_parts(key, (NUM_FLOORS,), (2, *layout.shape), (1, 2), (rooms, 2))
         tiles = jnp.concatenate([base_tiles(), floor_tiles(u_floor, rooms), decor_tiles()])
+        classes = jnp.concatenate([base_classes(), floor_classes(u_floor, rooms), decor_classes()])
         grid = decorate(u_decor, jnp.asarray(layout.base_grid(FIRST_TASK_TILE)), layout.room_index() >= 0,
                         params.decor_prob, FIRST_TASK_TILE + rooms)
         plan = layout.random_cells(u_plan, snake_rooms(params.rooms_y, params.rooms_x))
         start = layout.random_cells(u_start, np.zeros(1, np.int32))[0]
-        state = TeleportState(**walker_fields(grid, tiles, start, plan, params.length), teleported=jnp.bool_(False),
-                              teleport_step=jnp.int32(-1), teleport_source=jnp.int32(-1))
-        return observe(state), state
+        state = TeleportState(**walker_fields(grid, tiles, classes, start, plan, params.length),
+                              teleported=jnp.bool_(False), teleport_step=jnp.int32(-1),
+                              teleport_source=jnp.int32(-1))
+        return observe(state, params.obs_mode), state
 
     def step(self, key: Array, state: TeleportState, action: Array, params: TeleportParams):
-        """action int32 [] in 0-5 -> (obs uint8 [32, 32, 3], state, reward 0, terminated False, truncated, {})."""
+        """action int32 [] in 0-5 -> (obs, state, reward 0, terminated False, truncated, {})."""
         blocking = blocking_table(self.num_tiles(params), (VOID, WALL))
         teleport = action == TELEPORT
         moved = try_move(state.grid, blocking, state.pos, jnp.where(teleport, NOOP, action))
@@ -154,7 +161,7 @@ class Teleport(GridTask):
             teleport_source=jnp.where(teleport, source, state.teleport_source),
         )
         truncated = after.time >= params.length - 1
-        return observe(after), after, jnp.float32(0.0), jnp.bool_(False), truncated, {}
+        return observe(after, params.obs_mode), after, jnp.float32(0.0), jnp.bool_(False), truncated, {}
 
     def scripted_action(self, key: Array, state: TeleportState, params: TeleportParams) -> Array:
         """Visit the rooms (then wander) until ``context``, TELEPORT there, then replay the moves made from

@@ -2,17 +2,25 @@
 OFFLINE world-model training and open-loop evaluation (S4WM's protocol, ``ssmrl.world_model``), plus one throughput
 sweep per model; resumable; then ``wm_results.csv`` / ``.md`` and the PNGs (:mod:`ssmrl.benchmark.wm_report`).
 
-**Data.** ``ssmrl`` never imports ``envs``: the script passes ``wm_data(task, **task_kwargs) -> TaskData`` (the
-spaces, the episode length T and ``generate(key, num_episodes)`` -> episodes [T, N, ...] with markers, e.g.
-``envs.wm_memory.generate_dataset``). A task's training set comes from ``fold_in(k, 0)`` and its held-out set from
+**Data.** ``ssmrl`` never imports ``envs``: the script passes ``wm_data(task, obs_mode=..., **task_kwargs) ->
+TaskData`` (the spaces, the episode length T, ``generate(key, num_episodes)`` -> episodes [T, N, ...] with markers,
+e.g. ``envs.wm_memory.generate_dataset``, and for tiles ``render``, which draws tile windows for the strips).
+``obs_mode`` (a setting) picks the tasks' observation: ``pixels`` frames or ``tiles`` (tile classes: the world
+model decodes per-cell logits, trains on their cross-entropy and the evaluation adds ``xent`` and ``tile_acc``).
+A task's training set comes from ``fold_in(k, 0)`` and its held-out set from
 ``fold_in(k, 1)``, ``k = fold_in(key(seed), crc32(task))``: the same for every model and unchanged when the grid
 changes.
 
 **A cell** (task, model): the world model of the model's :class:`~ssmrl.benchmark.wm_settings.ModelSpec` trained for
-``train_steps`` steps on minibatches sampled from the training episodes (``ssmrl.world_model.offline.fit``: step i
+up to ``train_steps`` steps on minibatches sampled from the training episodes (``offline.fit_validated``: step i
 samples with ``split(key_train, train_steps)[i]``, then ``train_step``), then evaluated open-loop
 on the held-out episodes (``openloop.evaluate``). Its keys: ``split(k_cell, 3)`` -> init, training, evaluation,
-``k_cell = fold_in(fold_in(key(seed), crc32(task)), crc32(model))``. Measured on the way: training steps/s (L x B
+``k_cell = fold_in(fold_in(key(seed), crc32(task)), crc32(model))``. With ``val_episodes`` (validation and early
+stopping, :mod:`ssmrl.benchmark.wm_settings`), the last ``val_episodes`` training episodes are held out for the
+validation checks (windows drawn with ``fold_in(k_val, 0)``, the loss sampled with ``fold_in(k_val, 1)``, ``k_val
+= fold_in(task key, 2)``: the same for every model of the task), training stops at the budget ("budget") or after
+``patience`` checks without a lower validation loss ("plateau"), and the evaluation takes the parameters of the
+best check. Measured on the way: training steps/s (L x B
 replayed steps per second over the timed steps, sampling included, the training step compiled beforehand), its
 compile time and XLA's planned memory of the step, imagination steps/s (one more rollout call on the first
 evaluation chunk: B x K imagined steps per second, the context's observation included).
@@ -29,11 +37,13 @@ cleared between models. The episodes of the tasks stay in memory between models 
 ``data_cache_mb`` (beyond that each model regenerates them: the same keys give the same episodes).
 
 **Resuming.** A finished cell writes ``<out_dir>/wm/<task>/<model>/``: ``curves.npz`` (mse [K], marked_<name> [K],
-train_loss / train_recon_loss [steps], reward_true / reward_pred [K] of episode 0), ``strip.npz`` (steps [F],
-truth uint8 [F, 32, 32, 3], pred uint8 [F, 32, 32, 3]) and, last, ``row.json`` (its settings, status and table
-row); a sweep writes ``<out_dir>/wm/speed/<model>/speed.json``. Rerunning skips those whose file exists; one with
-other settings is an error naming the key (use another out_dir or delete that folder). A cell killed before its
-``row.json`` restarts from scratch (no checkpoints: a cell is minutes on a CPU at the quick sizes).
+train_loss / train_recon_loss [steps taken], val_step / val_loss [checks], reward_true / reward_pred [K] of episode
+0; tiles: also xent / tile_acc [K] and their <metric>_<name>), ``strip.npz`` (steps [F], truth uint8 [F, 32, 32,
+3], pred uint8 [F, 32, 32, 3]; tiles: the drawn tiles and truth_obs int [F, 7, 7]) and, last, ``row.json`` (its
+settings, status, table row and, with validation, ``validation``: each check's step and loss metrics); a sweep
+writes ``<out_dir>/wm/speed/<model>/speed.json``. Rerunning skips those whose file exists; one with other settings
+is an error naming the key (use another out_dir or delete that folder). A cell killed before its ``row.json``
+restarts from scratch (no checkpoints: a cell is minutes on a CPU at the quick sizes).
 """
 
 from __future__ import annotations
@@ -70,20 +80,39 @@ from ssmrl.benchmark.wm_settings import ModelSpec, WMSettings, load_wm_settings,
 from ssmrl.benchmark.wm_speed import SpeedUnit, run_speed, speed_describe, speed_line
 from ssmrl.config import ConfigError, config_changes
 from ssmrl.output import count_text, number_text, read_json, slug, write_json
-from ssmrl.world_model.offline import Offline, fit, make_offline
-from ssmrl.world_model.openloop import evaluate, make_rollout
+from ssmrl.world_model.offline import (
+    BUDGET,
+    VAL_KEYS,
+    Offline,
+    Validated,
+    Validation,
+    fit_validated,
+    make_offline,
+    split_validation,
+    validation_batches,
+)
+from ssmrl.world_model.openloop import TILE_METRICS, evaluate, make_rollout
 
 WM_DIR = "wm"
 
 
 class TaskData(NamedTuple):
-    """What the data factory returns for one task: obs_space, action_space, length (T of every episode) and
-    ``generate(key, num_episodes)`` -> episodes with fields [T, N, ...] and ``markers`` ({name: int [N]})."""
+    """What the data factory returns for one task: obs_space, action_space, length (T of every episode),
+    ``generate(key, num_episodes)`` -> episodes with fields [T, N, ...] and ``markers`` ({name: int [N]}) and
+    ``render(obs [F, ...]) -> uint8 [F, H, W, 3]``: observations that are not frames (tiles) as pictures for the
+    strips (None: the observations are the frames)."""
 
     obs_space: Any
     action_space: Any
     length: int
     generate: Callable[[jax.Array, int], Any]
+    render: Callable[[np.ndarray], np.ndarray] | None = None
+
+
+def mode_describe(settings: WMSettings) -> dict:
+    """The observation mode as a unit's settings: {} for the default pixels (older results stay valid), else
+    {"obs_mode": ...}."""
+    return {} if settings.obs_mode == "pixels" else {"obs_mode": settings.obs_mode}
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,7 +146,16 @@ def cell_describe(settings: WMSettings, task: str, spec: ModelSpec) -> dict:
     return {"task": task, "model": spec.name, **spec.describe(), "task_kwargs": settings.task_kwargs.get(task) or {},
             "train_episodes": settings.train_episodes, "eval_episodes": settings.eval_episodes,
             "train_steps": settings.train_steps, "context": settings.context, "eval_chunk": settings.eval_chunk,
-            "strip_frames": settings.strip_frames, "seed": settings.seed, "jax_config": settings.jax_config}
+            "strip_frames": settings.strip_frames, "seed": settings.seed, "jax_config": settings.jax_config,
+            **mode_describe(settings), **validation_describe(settings)}
+
+
+def validation_describe(settings: WMSettings) -> dict:
+    """The validation keys as a cell's settings: {} without validation (older results stay valid), else
+    val_episodes, val_every and patience."""
+    if not settings.val_episodes:
+        return {}
+    return {"val_episodes": settings.val_episodes, "val_every": settings.val_every, "patience": settings.patience}
 
 
 # ---------------------------------------------------------------------------------------------- planning
@@ -137,8 +175,11 @@ def plan(settings: WMSettings, config_dir: Path, wm_data: Callable[..., TaskData
         kwargs = settings.task_kwargs.get(task) or {}
         if not isinstance(kwargs, dict):
             raise ConfigError(f"task_kwargs.{task}: expected a mapping of params fields, got {kwargs!r}")
+        if "obs_mode" in kwargs:
+            raise ConfigError(f"task_kwargs.{task}.obs_mode: the observation is the grid's obs_mode setting "
+                              f"(obs_mode=tiles), for every task")
         try:
-            data[task] = wm_data(task, **kwargs)
+            data[task] = wm_data(task, obs_mode=settings.obs_mode, **kwargs)
         except ValueError as err:
             raise ConfigError(f"tasks: {str(err).splitlines()[0]}") from None
         length = data[task].length
@@ -196,39 +237,81 @@ def build(spec: ModelSpec, task_data: TaskData, cache: dict, jit_options: dict |
     return cache[key]
 
 
-def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSettings) -> dict:
-    """Train and evaluate one cell (module docstring), write its files; returns its row.json record."""
+def cell_validation(cell: WMCell, train: Any, settings: WMSettings) -> tuple[Any, Validation | None]:
+    """(the episodes the cell trains on, its :class:`Validation`): without ``val_episodes`` all of ``train`` and
+    None; else the first ``train_episodes - val_episodes`` and the checks on fixed windows of the rest (module
+    docstring), in the cell's training batch shape."""
+    if not settings.val_episodes:
+        return train, None
+    fit_set, val_set = split_validation(train, settings.val_episodes)
+    key_val = jax.random.fold_in(task_key(settings.seed, cell.task), 2)
+    batches = validation_batches(val_set, cell.spec.offline.batch_size, cell.spec.offline.seq_len,
+                                 jax.random.fold_in(key_val, 0))
+    return fit_set, Validation(batches, jax.random.fold_in(key_val, 1), settings.val_every, settings.patience)
+
+
+def validation_columns(validated: Validated | None, steps: int) -> dict:
+    """The table row's training-outcome columns: ``stop_reason`` ("budget" / "plateau"), ``best_step`` (the step
+    whose parameters are evaluated; without validation the last of ``steps`` taken), ``best_val_loss`` (NaN without
+    validation) and ``val_checks``."""
+    if validated is None:
+        return {"stop_reason": BUDGET, "best_step": steps, "best_val_loss": math.nan, "val_checks": 0}
+    return {"stop_reason": validated.stop_reason, "best_step": int(validated.best_step),
+            "best_val_loss": float(validated.best_loss), "val_checks": len(validated.steps)}
+
+
+def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSettings,
+             render: Callable | None = None) -> dict:
+    """Train and evaluate one cell (module docstring), write its files; returns its row.json record. ``render``:
+    the task's (:class:`TaskData`), for strips of tiles."""
     start = time.perf_counter()
     offline = built.offline
     key_init, key_train, key_eval = jax.random.split(cell_key(settings.seed, cell.task, cell.model), 3)
     state = offline.init(key_init)
-    state, metrics, train_speed = fit(offline, state, train, settings.train_steps, key_train, settings.sync_every)
+    fit_set, validation = cell_validation(cell, train, settings)
+    state, metrics, train_speed, validated = fit_validated(offline, state, fit_set, settings.train_steps, key_train,
+                                                           validation, settings.sync_every)
+    params = state.params if validated is None else validated.params  # the best check's (a host copy)
     eval_start = time.perf_counter()
-    result = evaluate(offline.world_model, state.params, test, key_eval, context=settings.context,
+    result = evaluate(offline.world_model, params, test, key_eval, context=settings.context,
                       chunk=settings.eval_chunk, keep=1, rollout=built.rollout)
     eval_s = time.perf_counter() - eval_start
     chunk = min(settings.eval_chunk or test.is_first.shape[1], test.is_first.shape[1])
     c = result.context
-    args = (state.params, key_eval, jnp.asarray(test.obs[:c, :chunk]), jnp.asarray(test.action[:, :chunk]),
+    args = (params, key_eval, jnp.asarray(test.obs[:c, :chunk]), jnp.asarray(test.action[:, :chunk]),
             jnp.asarray(test.is_first[:c, :chunk]))
     imagine_start = time.perf_counter()
     jax.block_until_ready(built.rollout(*args))  # compiled by evaluate (same shapes)
     imagine_s = time.perf_counter() - imagine_start
     marker = next(iter(result.marked), "")
+    marked = {f"marked_{metric}": float(result.summary.get(f"{metric}_{marker}", math.nan))
+              for metric in ("mse", *(m for m in TILE_METRICS if m in result.summary))}
     row = table_row(cell.model, cell.task, result, metrics, train_speed, None, core=cell.spec.core.name,
                     posterior=cell.spec.offline.posterior, loss_finite=bool(np.all(np.isfinite(metrics["loss"]))),
-                    marker=marker, marked_mse=float(result.summary.get(f"mse_{marker}", math.nan)),
+                    marker=marker, **marked,
                     imagine_steps_per_s=chunk * result.horizon / max(imagine_s, 1e-9), imagine_B=chunk,
                     wm_params=built.params, core_params=stack_param_count(cell.spec.core),
-                    train_run_s=train_speed["run_s"], eval_s=eval_s, wall_s=time.perf_counter() - start)
+                    train_run_s=train_speed["run_s"], eval_s=eval_s, train_budget=settings.train_steps,
+                    **validation_columns(validated, len(metrics["loss"])), val_s=train_speed["val_s"],
+                    wall_s=time.perf_counter() - start)
     columns = strip_columns(result.horizon, settings.strip_frames)
     cell.dir.mkdir(parents=True, exist_ok=True)
     np.savez(cell.dir / CURVES_FILE, mse=result.mse, train_loss=metrics["loss"],
              train_recon_loss=metrics["recon_loss"], reward_true=result.reward_true[:, 0],
-             reward_pred=result.reward_pred[:, 0], **{f"marked_{k}": v for k, v in result.marked.items()})
-    np.savez(cell.dir / STRIP_FILE, steps=c + columns, truth=result.truth[columns, 0],
-             pred=np.round(np.clip(result.pred[columns, 0], 0, 1) * 255).astype(np.uint8))
+             reward_pred=result.reward_pred[:, 0], **{f"marked_{k}": v for k, v in result.marked.items()},
+             **result.curves,
+             **({} if validated is None else {"val_step": validated.steps, "val_loss": validated.metrics["loss"]}))
+    truth, pred = result.truth[columns, 0], result.pred[columns, 0]
+    if settings.obs_mode == "tiles":  # the true and most likely tiles, drawn (truth_obs: for the references' check)
+        images = dict(truth=render(truth), pred=render(pred)) if render is not None else {}
+        np.savez(cell.dir / STRIP_FILE, steps=c + columns, truth_obs=truth, **images)
+    else:
+        np.savez(cell.dir / STRIP_FILE, steps=c + columns, truth=truth,
+                 pred=np.round(np.clip(pred, 0, 1) * 255).astype(np.uint8))
     record = {"spec": cell_describe(settings, cell.task, cell.spec), "status": "ok", "row": row}
+    if validated is not None:  # the validation curve: one point per check
+        record["validation"] = {"step": validated.steps.tolist(),
+                                **{k: validated.metrics[k].tolist() for k in VAL_KEYS}}
     write_json(cell.dir / ROW_FILE, record)  # last: its presence marks the cell finished
     return record
 
@@ -236,7 +319,12 @@ def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSett
 def cell_line(index: int, total: int, cell: WMCell, row: dict) -> str:
     marked = f" ({row['marker']} {number_text(row['marked_mse'])})" if row.get("marker") else ""
     reward = f", reward accuracy {number_text(row['reward_accuracy'], '.2f')}" if "reward_accuracy" in row else ""
-    return (f"[{index}/{total}] {cell.label}: mse {number_text(row['mse'])}{marked}{reward}, train "
+    if "tile_acc" in row:
+        tiles = f" ({row['marker']} {number_text(row['marked_tile_acc'], '.3f')})" if row.get("marker") else ""
+        reward = f", tile accuracy {number_text(row['tile_acc'], '.3f')}{tiles}" + reward
+    stop = (f", best val loss {number_text(row['best_val_loss'])} at step {row['best_step']} of "
+            f"{row['train_steps']} ({row['stop_reason']})") if row.get("val_checks") else ""
+    return (f"[{index}/{total}] {cell.label}: mse {number_text(row['mse'])}{marked}{reward}{stop}, train "
             f"{count_text(row['train_steps_per_s'])} steps/s (L {row['train_T']} x B {row['train_B']}, compile "
             f"{number_text(row['train_compile_s'], '.0f')} s, {number_text(row['train_planned_mb'], '.0f')} MB "
             "planned), imagine "
@@ -294,7 +382,7 @@ class WMUnits:
         if isinstance(unit, SpeedUnit):
             return run_speed(unit, built.offline, task_data.obs_space, self.settings,
                              cell_key(self.settings.seed, "speed", unit.model))
-        return run_cell(unit, built, *self.episodes(unit.task), self.settings)
+        return run_cell(unit, built, *self.episodes(unit.task), self.settings, render=task_data.render)
 
     def line(self, index: int, total: int, unit: WMCell | SpeedUnit, record: dict) -> str:
         if isinstance(unit, SpeedUnit):
@@ -321,7 +409,8 @@ def run_wm_grid(settings: WMSettings, cells: Sequence[WMCell], speeds: Sequence[
         spec = reference_describe(settings, task, ours[0].spec.offline.image_scale)
         saved = read_json(ours[0].dir.parent / REFERENCE_FILE)
         if saved.get("status") != "ok" or saved.get("spec") != json.loads(json.dumps(spec)):
-            say(reference_line(run_references(task, ours, *kind.episodes(task), settings)))
+            num_tiles = data[task].obs_space.n if settings.obs_mode == "tiles" else None
+            say(reference_line(run_references(task, ours, *kind.episodes(task), settings, num_tiles=num_tiles)))
     rows = write_wm_report(settings, cells, speeds)
     say(written_line(settings.out_dir, ["wm_results.md", "wm_results.csv", "wm_speed.csv", "wm_mse_*.png",
                                         "wm_strip_*.png", "wm_speed.png"]))

@@ -1,16 +1,24 @@
 """The world-model grid's report, from the files its cells and sweeps left (``ssmrl.benchmark.wm_grid``):
 
 * ``wm_results.csv``: one row per finished cell (:func:`table_row` plus the grid's columns, then
-  the task's references: ``ref_<name>_mse`` and ``ref_<name>_marked_mse``, name ``mean_frame`` / ``last_frame``);
+  the task's references: ``ref_<name>_mse`` and ``ref_<name>_marked_mse``, name ``mean_frame`` / ``last_frame``;
+  tiles, ``obs_mode=tiles``: also ``ref_<name>_<metric>`` / ``ref_<name>_marked_<metric>`` of xent and tile_acc);
+  then ``ratio_<kind>`` for each memory-frame kind of :data:`MEMORY_KINDS`: the marked frames' MSE over the mean
+  frame's there, ``ssmrl.world_model.memory_scores.error_ratio``, empty but for the task's own kind);
   ``wm_speed.csv``: one row per model and sweep length T; in both an empty cell where a value is missing or not
   finite (``ssmrl.output.write_csv``);
 * ``wm_results.md``: tables tasks x models of the MSE over all imagined frames, the MSE on the task's marked frames
   (both followed by the two reference predictors of ``ssmrl.world_model.references``, "mean frame" and "last frame",
-  from each task's ``references.json``), the reward accuracy (tasks with rewards: CueReward), training steps/s,
+  from each task's ``references.json``), the marked frames' error ratio to the mean frame (starred where it
+  "remembers": at most ``REMEMBERS_RATIO``), with tiles the tile accuracy (all and marked frames) and the
+  cross-entropy (with the references too), the reward accuracy (tasks with rewards: CueReward), the step of the
+  best validation check and why training stopped (budget / plateau), training steps/s,
   imagination steps/s and XLA's planned memory of a training step; then the sweep (models x T);
 * ``wm_mse_<task>.png``: MSE vs imagination horizon, one line per model (dashed: over the marked frames), the
   references' curves over all imagined frames as dashed grey lines;
   ``wm_strip_<task>.png``: the true frames of the first held-out episode above, each model's imagination below;
+  ``wm_val_<task>.png`` (cells with validation): the validation loss against the training step, one line per
+  model, its best check circled;
   ``wm_speed.png``: training steps/s, imagination steps/s and planned MB against T, one line per model.
 
 Host-side numpy and matplotlib (Agg) only.
@@ -26,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ssmrl.output import count_text, figure, number_text, read_json, save_figure, slug, write_csv
+from ssmrl.world_model.memory_scores import REMEMBERS_RATIO, error_ratio, remembers
 from ssmrl.world_model.openloop import OpenLoopResult
 from ssmrl.world_model.references import LABELS, REFERENCES
 from ssmrl.xla_memory import planned_mb
@@ -33,13 +42,24 @@ from ssmrl.xla_memory import planned_mb
 ROW_FILE, CURVES_FILE, STRIP_FILE, SPEED_FILE = "row.json", "curves.npz", "strip.npz", "speed.json"
 # a task's reference predictors, in its folder <out_dir>/wm/<task>/ (next to its models' cell folders)
 REFERENCE_FILE, REFERENCE_CURVES_FILE = "references.json", "references.npz"
-# the tables that get the references' columns (their value: the key of the references' summary)
-REFERENCE_TABLES = ("mse", "marked_mse")
+# the tables that get the references' columns (their value: the key of the references' summary; marked_<metric>:
+# <metric>_<marker>)
+REFERENCE_TABLES = ("mse", "marked_mse", "tile_acc", "marked_tile_acc", "xent")
+# the kinds of memory frames (openloop.marker_frames' names): a csv column ratio_<kind> each
+MEMORY_KINDS = ("revisited", "recalled", "changed")
 # (column, title, number format) of the tables tasks x models in wm_results.md
 TABLES = (
     ("mse", "MSE of the imagined frames (per pixel, frames in [0, 1]; mean over all imagined frames)", ".4f"),
     ("marked_mse", "MSE on the marked frames (the task's memory test: revisited / recalled / changed)", ".4f"),
+    ("marked_ratio", "Memory: MSE on the marked frames / the mean frame's there (below 1: remembers something; "
+     f"* at most {REMEMBERS_RATIO}: remembers)", "ratio"),
+    ("tile_acc", "Tile accuracy of the imagined frames (tiles: fraction of cells whose most likely tile is right)",
+     ".3f"),
+    ("marked_tile_acc", "Tile accuracy on the marked frames (tiles: revisited / recalled / changed)", ".3f"),
+    ("xent", "Cross-entropy of the true tiles (tiles: nats per cell, mean over all imagined frames)", ".3f"),
     ("reward_accuracy", "Reward prediction over the imagined steps (balanced accuracy; 0.5 is chance)", ".3f"),
+    ("best_step", "Training: the step of the best validation check, whose parameters are evaluated, of the steps "
+     "taken (budget: the steps ran out; plateau: patience checks without a lower validation loss)", "text"),
     ("train_steps_per_s", "Training: replayed steps per second (L x B per step; the cell's own batch)", "count"),
     ("imagine_steps_per_s", "Imagination: imagined steps per second (B x K per rollout, first evaluation chunk)",
      "count"),
@@ -53,7 +73,20 @@ def _read(path: Path) -> dict:
 
 
 def _cell(value: Any, fmt: str) -> str:
+    """A table cell: fmt "count" (:func:`count_text`), "text" (as it is), "ratio" (2 decimals, starred where it
+    :func:`remembers`) or a number format."""
+    if fmt == "ratio":
+        return number_text(value, ".2f") + ("*" if number_text(value) != "-" and remembers(value) else "")
+    if fmt == "text":
+        return "-" if value is None else str(value)
     return count_text(value) if fmt == "count" else number_text(value, fmt)
+
+
+def _table_value(row: dict, column: str) -> Any:
+    """A row's value in the table of ``column``; ``best_step``: "<best step> of <steps taken> (<stop reason>)"."""
+    if column == "best_step" and "best_step" in row:
+        return f"{row['best_step']} of {row.get('train_steps', '?')} ({row.get('stop_reason', '?')})"
+    return row.get(column)
 
 
 def cell_rows(cells: Sequence[Any]) -> list[dict]:
@@ -80,14 +113,29 @@ def reference_records(cells: Sequence[Any]) -> dict[str, dict]:
 
 def reference_columns(record: dict) -> dict[str, float]:
     """A task's references as the csv's columns: ``ref_<name>_mse`` and ``ref_<name>_marked_mse`` (NaN: no
-    marker)."""
+    marker); tiles: also ``ref_<name>_<metric>`` and ``ref_<name>_marked_<metric>`` for xent and tile_acc."""
     summary, marker = record.get("summary") or {}, record.get("marker") or ""
     out = {}
     for name in REFERENCES:
         values = summary.get(name) or {}
-        out[f"ref_{name}_mse"] = values.get("mse", math.nan)
-        out[f"ref_{name}_marked_mse"] = values.get(f"mse_{marker}", math.nan) if marker else math.nan
+        for metric in ("mse", *(m for m in ("xent", "tile_acc") if m in values)):
+            out[f"ref_{name}_{metric}"] = values.get(metric, math.nan)
+            out[f"ref_{name}_marked_{metric}"] = values.get(f"{metric}_{marker}", math.nan) if marker else math.nan
     return out
+
+
+def memory_columns(row: dict, record: dict) -> dict[str, float]:
+    """A row's error ratio to its task's mean-frame reference on the marked frames (``record``: the task's
+    references, :func:`reference_records`): ``marked_ratio`` (:func:`~ssmrl.world_model.memory_scores.error_ratio`
+    of ``marked_mse`` to the mean frame's ``mse_<marker>``) and ``ratio_<kind>`` for each of :data:`MEMORY_KINDS`
+    (the ratio for the row's own marker, NaN for the others); {} for a task without a marker (CueReward)."""
+    marker = row.get("marker") or ""
+    if not marker:
+        return {}
+    reference = ((record.get("summary") or {}).get("mean_frame") or {}).get(f"mse_{marker}", math.nan)
+    ratio = error_ratio(row.get("marked_mse", math.nan), reference)
+    return {"marked_ratio": ratio, **{f"ratio_{kind}": ratio if kind == marker else math.nan
+                                      for kind in MEMORY_KINDS}}
 
 
 def speed_records(speeds: Sequence[Any]) -> list[dict]:
@@ -100,8 +148,8 @@ def markdown(rows: Sequence[dict], speeds: Sequence[dict], models: Sequence[str]
     """The tables of :data:`TABLES` (rows tasks, columns models; a table appears when any cell has its column;
     the marked-frames and reward tables keep only the tasks that have them), then the sweep (rows models,
     columns T: "train / imagine steps/s, planned MB"). With ``references`` ({task: record of
-    :func:`reference_records`}), the two MSE tables end with a column per reference predictor ("mean frame",
-    "last frame"; "-" for a task without one)."""
+    :func:`reference_records`}), the tables of :data:`REFERENCE_TABLES` (MSE; tiles: accuracy, cross-entropy)
+    end with a column per reference predictor ("mean frame", "last frame"; "-" for a task without one)."""
     by = {(r["task"], r["model"]): r for r in rows}
     references = references or {}
     params = {m: next((r["wm_params"] for r in rows if r["model"] == m and "wm_params" in r), None) for m in models}
@@ -109,7 +157,7 @@ def markdown(rows: Sequence[dict], speeds: Sequence[dict], models: Sequence[str]
     lines = [f"# {title}", ""] + [f"- {n}" for n in notes] + [""]
     for column, text, fmt in TABLES:
         present = [t for t in tasks if any(column in by.get((t, m), {}) for m in models)]
-        if column == "marked_mse":
+        if column.startswith("marked_"):
             present = [t for t in present if any(by.get((t, m), {}).get("marker") for m in models)]
         if not present:
             continue
@@ -118,10 +166,10 @@ def markdown(rows: Sequence[dict], speeds: Sequence[dict], models: Sequence[str]
         lines += [f"## {text}", "", "| task | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
         for task in present:
             marker = next((by[(task, m)].get("marker") for m in models if (task, m) in by), "")
-            label = f"{task} ({marker})" if column == "marked_mse" and marker else task
-            key = f"mse_{marker}" if column == "marked_mse" else "mse"
+            label = f"{task} ({marker})" if column.startswith("marked_") and marker else task
+            key = f"{column.removeprefix('marked_')}_{marker}" if column.startswith("marked_") else column
             summary = (references.get(task) or {}).get("summary") or {}
-            values = [by.get((task, m), {}).get(column) for m in models]
+            values = [_table_value(by.get((task, m), {}), column) for m in models]
             values += [(summary.get(name) or {}).get(key) for name in refs]
             lines.append(f"| {label} | " + " | ".join(_cell(v, fmt) for v in values) + " |")
         lines.append("")
@@ -180,11 +228,13 @@ def _load(path: Path) -> dict:
 def plot_task(task: str, cells: Sequence[Any], out_dir: Path) -> None:
     """``wm_mse_<task>.png`` (with the task's references, if computed) and ``wm_strip_<task>.png`` from the task's
     finished cells (none: no files)."""
-    curves, marked, preds, truth, steps, context = {}, {}, {}, None, None, None
+    curves, marked, preds, truth, steps, context, checks = {}, {}, {}, None, None, None, {}
     for cell in cells:
         record = _read(cell.dir / ROW_FILE)
         if not record:
             continue
+        if record.get("validation"):
+            checks[cell.model] = record["validation"]
         arrays, strip = _load(cell.dir / CURVES_FILE), _load(cell.dir / STRIP_FILE)
         if "mse" in arrays:
             curves[cell.model] = arrays["mse"]
@@ -204,6 +254,45 @@ def plot_task(task: str, cells: Sequence[Any], out_dir: Path) -> None:
     if preds:
         plot_frame_rows({"truth": truth, **preds}, steps, out_dir / f"wm_strip_{slug(task)}.png",
                         f"{task}: truth (top) and imagination after {context} observed steps")
+    if checks:
+        plot_validation(checks, out_dir / f"wm_val_{slug(task)}.png", f"{task}: validation loss")
+
+
+def plot_validation(checks: dict[str, dict], path: str | Path, title: str = "") -> Path:
+    """The validation loss against the training step, one line per model (``checks``: {model: a row.json's
+    ``validation``, {"step": [C], "loss": [C], ...}}), the best check (the first lowest loss) circled; log y.
+    Saves a PNG -> the path."""
+    fig = figure(7, 4.2, layout=None)
+    ax = fig.subplots()
+    for i, (model, check) in enumerate(checks.items()):
+        step, loss = np.asarray(check["step"]), np.asarray(check["loss"], np.float64)
+        colour = f"C{i % 10}"
+        ax.plot(step, loss, color=colour, marker=".", label=model)
+        finite = np.isfinite(loss)
+        if finite.any():
+            best = int(np.flatnonzero(finite)[np.argmin(loss[finite])])
+            ax.plot(step[best], loss[best], marker="o", markersize=10, fillstyle="none", color=colour)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("validation loss (world-model loss, held-out episodes)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _budget(settings: Any) -> str:
+    """The training steps of the notes: "N steps", "up to N steps" where training may stop early."""
+    early = getattr(settings, "val_episodes", 0) and getattr(settings, "patience", 0)
+    return ("up to " if early else "") + f"{settings.train_steps} steps"
+
+
+def _training_set(settings: Any) -> str:
+    """The training episodes of the notes: "N", "N (+ V held out for validation)"."""
+    held = getattr(settings, "val_episodes", 0)
+    return f"{settings.train_episodes - held} (+ {held} held out for validation)" if held else \
+        f"{settings.train_episodes}"
 
 
 def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], plots: bool = True) -> list[dict]:
@@ -212,23 +301,39 @@ def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], 
     out = Path(settings.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows, records, references = cell_rows(cells), speed_records(speeds), reference_records(cells)
-    write_csv([{**row, **reference_columns(references[row["task"]])} if row["task"] in references else row
-               for row in rows], out / "wm_results.csv")
+    rows = [{**row, **reference_columns(references[row["task"]]), **memory_columns(row, references[row["task"]])}
+            if row["task"] in references else row for row in rows]
+    write_csv(rows, out / "wm_results.csv", drop=["marked_ratio"])  # ratio_<kind> holds it
     if records:
         write_csv([{"model": r["model"], **p} for r in records for p in r["points"]], out / "wm_speed.csv")
     notes = [settings.description] if settings.description else []
     notes += [f"preset `{settings.preset}`: {len(rows)}/{len(cells)} cells finished; cell files in "
               "`wm/<task>/<model>/` (row.json, curves.npz, strip.npz)",
-              f"offline world-model training: {settings.train_steps} steps on {settings.train_episodes} scripted "
+              f"offline world-model training: {_budget(settings)} on {_training_set(settings)} scripted "
               f"episodes per task; open-loop evaluation on {settings.eval_episodes} held-out episodes: the context "
               "observed (" + ("each task's own: the memory test is left to imagination" if settings.context is None
                               else f"{settings.context} steps") + "), the rest imagined with the true actions",
               "marked frames: revisited (Revisit), recalled (Teleport), changed (ChangeWorld); CueReward is judged "
               "on the reward"]
+    if getattr(settings, "obs_mode", "pixels") == "tiles":
+        notes.append("obs_mode tiles: the tasks' 7 x 7 windows of tile classes; the world model decodes per-cell "
+                     "logits (cross-entropy loss); MSE is that of the predicted per-cell tile probabilities against "
+                     "the one-hot tiles (mean over cells and classes); the references' tile distributions are mixed "
+                     "with 1% uniform (finite cross-entropy)")
     if references:
         notes.append("references (no learning; the same held-out episodes, context and frames): \"mean frame\" "
                      "predicts every imagined frame as the per-pixel mean of the task's training episodes' frames "
                      "(all steps), \"last frame\" as the episode's own last context frame C-1 (copy-last)")
+    if getattr(settings, "val_episodes", 0):
+        patience = settings.patience
+        notes.append(f"validation: {settings.val_episodes} of the training episodes held out; the world-model loss "
+                     f"on fixed windows of them every {settings.val_every} steps; training stops after "
+                     + (f"{patience} check{'s' if patience > 1 else ''} in a row without a lower validation loss or "
+                        if patience else "") + f"{settings.train_steps} steps; the open-loop evaluation takes the "
+                     "parameters of the best check")
+    if references:
+        notes.append(f"memory ratio: the MSE on the marked frames over the mean frame's there (1: no better than the "
+                     f"average frame; at most {REMEMBERS_RATIO}: remembers)")
     notes += ["throughput on this machine's backend; planned memory is XLA's buffer plan of the compiled step"]
     title = f"World-model backbones: {settings.preset}"
     (out / "wm_results.md").write_text(markdown(rows, records, list(settings.models), list(settings.tasks), title,

@@ -7,12 +7,23 @@ command line, and each model's world-model and core configs.
 ``rssm: {core: gru, offline: {posterior: recurrent}}``), ``model`` (d_model / n_layers / mlp / norm of every core),
 ``model_overrides`` ({core or model name: [model.<key>=<value>, ...]}, the RL grid's form, or {key: value}: e.g. a
 core's own options), ``offline`` (:class:`ssmrl.world_model.offline.OfflineConfig` fields), ``task_kwargs`` ({task:
-params fields}), ``train_episodes`` / ``eval_episodes`` (data set sizes), ``train_steps``, ``sync_every`` (training
-steps between fetches of the metrics), ``context`` (null: each task's own, ``openloop.default_context``),
-``eval_chunk`` (episodes per rollout call; null: all), ``strip_frames``, ``speed_lengths`` (the T of the throughput
-sweep), ``speed_batch`` (null: ``offline.batch_size``), ``speed_repeats``, ``seed``, ``max_cells``, ``xla_flags``,
-``jax_config`` ({option: value} for ``jax.config.update``, e.g. ``jax_threefry_partitionable: false``),
-``data_cache_mb``, ``description``, ``kind``.
+params fields}), ``match_params`` (N: each model's core stack sized to about N parameters by its ``d_model``,
+``ssmrl.benchmark.sizing``; null: as configured), ``train_episodes`` / ``eval_episodes`` (data set sizes),
+``train_steps`` (the step budget), ``val_episodes`` / ``val_every`` / ``patience`` (validation and early stopping,
+below), ``sync_every`` (training steps between fetches of the metrics), ``context`` (null: each task's own,
+``openloop.default_context``), ``eval_chunk`` (episodes per rollout call; null: all), ``obs_mode`` (``pixels``, the
+default: the tasks' frames, MSE; ``tiles``: their tile classes, int [7, 7], per-cell logits, cross-entropy and tile
+accuracy), ``strip_frames``, ``speed_lengths`` (the T of the throughput sweep), ``speed_batch`` (null:
+``offline.batch_size``), ``speed_repeats``, ``seed``, ``max_cells``, ``xla_flags``, ``jax_config`` ({option: value}
+for ``jax.config.update``, e.g. ``jax_threefry_partitionable: false``), ``data_cache_mb``, ``description``,
+``kind``.
+
+**Validation and early stopping**: ``val_episodes`` of the ``train_episodes`` (the last ones) are held out; every
+``val_every`` training steps (and after the last) the world-model loss is evaluated on fixed windows of them (the
+same windows and key at every check, and for every model of a task); a cell stops at ``train_steps`` or after
+``patience`` checks in a row without a lower validation loss, and is evaluated with the parameters of its best
+check. ``val_episodes: 0`` (the default) validates nothing: the last step's parameters, as before; ``patience: 0``
+(the default) never stops early: the whole budget runs, the best check's parameters are evaluated.
 
 **Command line**: ``preset=<name> out_dir=<folder>``, ``<key>=<value>`` for any key above (``models=[s5,gru]``,
 ``train_steps=50``), ``<model>.model.<key>=<value>`` for one model's core option as in the RL grid
@@ -36,6 +47,7 @@ from typing import Any
 import yaml
 
 from ssmrl.benchmark.settings import CLI_KEYS, PRESET_DIR, _parse, read_preset, setting_keys, typed_settings
+from ssmrl.benchmark.sizing import match_d_model
 from ssmrl.config import MODEL_FIXED, ConfigError, ModelConfig, build
 from ssmrl.core import available_cores
 from ssmrl.world_model.offline import OfflineConfig
@@ -43,7 +55,9 @@ from ssmrl.world_model.offline import OfflineConfig
 KIND_KEY = "kind"
 WORLD_MODEL = "world_model"
 KINDS = ("rl", WORLD_MODEL)
-POSITIVE = ("train_episodes", "eval_episodes", "train_steps", "sync_every", "strip_frames", "speed_repeats")
+OBS_MODES = ("pixels", "tiles")  # the tasks' observation (envs.wm_memory's obs_mode)
+POSITIVE = ("train_episodes", "eval_episodes", "train_steps", "val_every", "sync_every", "strip_frames",
+            "speed_repeats")
 
 
 @dataclass(frozen=True)
@@ -62,12 +76,17 @@ class WMSettings:
     model_overrides: dict = field(default_factory=dict)  # core or model name -> {key: value} of its core config
     offline: dict = field(default_factory=dict)          # OfflineConfig fields
     task_kwargs: dict = field(default_factory=dict)      # task -> params fields of the task (e.g. length)
+    match_params: int | None = None          # N: each core stack's d_model set to about N parameters (null: as set)
     train_episodes: int = 64                 # training data set size (episodes)
     eval_episodes: int = 16                  # held-out episodes for the open-loop evaluation
-    train_steps: int = 100                   # training steps per cell
+    train_steps: int = 100                   # training steps per cell (the budget)
+    val_episodes: int = 0                    # of train_episodes, held out for validation (0: none, the last step)
+    val_every: int = 50                      # training steps between validation checks (and after the last)
+    patience: int = 0                        # checks without a lower validation loss before stopping (0: never)
     sync_every: int = 100                    # training steps between fetches of the metrics to the host
     context: int | None = None               # observed steps before imagining (null: the task's own)
     eval_chunk: int | None = None            # episodes per rollout call (null: all at once)
+    obs_mode: str = "pixels"                 # pixels (frames, MSE) or tiles (tile classes, cross-entropy)
     strip_frames: int = 8                    # imagined frames kept per cell for the strip
     speed_lengths: tuple[int, ...] = ()      # T of the throughput sweep (training and imagination steps/s vs T)
     speed_batch: int | None = None           # batch of the sweep (null: offline.batch_size)
@@ -171,23 +190,41 @@ def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
     data = typed_settings(WMSettings, _with_core_options(data))
     if data.get("kind", WORLD_MODEL) != WORLD_MODEL:
         raise ConfigError(f"kind: {data['kind']!r} is not a world-model preset; valid: {WORLD_MODEL!r}")
+    if data.get("obs_mode", "pixels") not in OBS_MODES:
+        raise ConfigError(f"obs_mode: unknown {data['obs_mode']!r}; valid: {list(OBS_MODES)}")
     for key in ("models", "tasks"):
         if not data.get(key):
             raise ConfigError(f"{key}: empty; the preset {name!r} and the command line give none")
     for key in POSITIVE:
         if key in data and data[key] < 1:
             raise ConfigError(f"{key} must be >= 1, got {data[key]}")
+    check_validation(data)
     if data.get("data_cache_mb", 0) < 0:
         raise ConfigError(f"data_cache_mb must be >= 0 (0: keep one task's episodes), got {data['data_cache_mb']}")
-    for key in ("context", "eval_chunk", "speed_batch", "max_cells"):
+    for key in ("context", "eval_chunk", "speed_batch", "max_cells", "match_params"):
         if data.get(key) is not None and data[key] < 1:
             raise ConfigError(f"{key} must be >= 1 (or null), got {data[key]}")
     for key in ("models", "tasks", "speed_lengths"):
         if key in data:
             data[key] = tuple(dict.fromkeys(data[key]))
     settings = WMSettings(preset=name, out_dir=Path(str(cli["out_dir"])), **data)
-    model_specs(settings, config_dir)  # every model's configs are valid
+    model_specs(settings, config_dir, match=False)  # every model's configs are valid (the sizing comes in plan)
     return settings
+
+
+def check_validation(data: dict) -> None:
+    """ConfigError (one line) for validation keys out of range: ``val_episodes`` in 0 .. train_episodes - 1 (at
+    least one episode trains), ``patience`` >= 0 and, above 0, only with ``val_episodes`` >= 1."""
+    fields = {f.name: f.default for f in dataclasses.fields(WMSettings)}
+    get = lambda key: data.get(key, fields[key])
+    if not 0 <= get("val_episodes") < get("train_episodes"):
+        raise ConfigError(f"val_episodes must be in 0..{get('train_episodes') - 1} (0: no validation; fewer than "
+                          f"train_episodes={get('train_episodes')}), got {get('val_episodes')}")
+    if get("patience") < 0:
+        raise ConfigError(f"patience must be >= 0 (0: never stop early), got {get('patience')}")
+    if get("patience") and not get("val_episodes"):
+        raise ConfigError(f"patience={get('patience')} needs validation episodes; set val_episodes >= 1 (or "
+                          "patience=0)")
 
 
 def _with_core_options(data: dict) -> dict:
@@ -230,7 +267,19 @@ def _core_defaults(config_dir: Path, core: str) -> dict:
     return dict(data) if isinstance(data, dict) else {"name": core}
 
 
-def model_specs(settings: WMSettings, config_dir: Path) -> dict[str, ModelSpec]:
+def matched(model: ModelConfig, target: int, cache: dict) -> ModelConfig:
+    """``model`` with the ``d_model`` whose core stack has about ``target`` parameters
+    (:func:`ssmrl.benchmark.sizing.match_d_model`; ``cache``: one search per distinct core config)."""
+    key = repr(dataclasses.replace(model, d_model=0))
+    if key not in cache:
+        try:
+            cache[key] = match_d_model(model, target).d_model
+        except ValueError as err:
+            raise ConfigError(f"match_params: {err}") from None
+    return dataclasses.replace(model, d_model=cache[key])
+
+
+def model_specs(settings: WMSettings, config_dir: Path, match: bool = True) -> dict[str, ModelSpec]:
     """{model name: :class:`ModelSpec`} for ``settings.models`` (module docstring); ConfigError (one line) for an
     unknown model or core, a bad variant, an unknown OfflineConfig field or a core the stack refuses."""
     cores = available_cores()
@@ -255,7 +304,7 @@ def model_specs(settings: WMSettings, config_dir: Path) -> dict[str, ModelSpec]:
         if owner not in valid_models or not isinstance(value, dict):
             raise ConfigError(f"model_overrides.{owner}: expected a core or model name ({valid_models}) with a "
                               f"mapping, got {value!r}")
-    specs = {}
+    specs, matches = {}, {}
     for name in settings.models:
         if name not in valid_models:
             raise ConfigError(f"models: unknown model {name!r}; valid: cores {cores} and variants "
@@ -271,6 +320,8 @@ def model_specs(settings: WMSettings, config_dir: Path) -> dict[str, ModelSpec]:
             model.make_stack()
         except (TypeError, ValueError) as err:
             raise ConfigError(f"models: {name} (core {core}): {str(err).splitlines()[0]}") from None
+        if match and settings.match_params is not None:
+            model = matched(model, settings.match_params, matches)
         offline = _offline({**settings.offline, **(variant.get("offline") or {})},
                            f"variants.{name}.offline" if variant.get("offline") else "offline")
         specs[name] = ModelSpec(name, model, offline)

@@ -45,7 +45,8 @@ def speed_describe(settings: WMSettings, unit: SpeedUnit) -> dict:
     """Everything a sweep's numbers depend on (saved in its speed.json, compared on resume)."""
     return {"model": unit.model, **unit.spec.describe(), "task": unit.task,
             "task_kwargs": settings.task_kwargs.get(unit.task) or {}, "lengths": list(settings.speed_lengths),
-            "batch": speed_batch(settings, unit.spec), "repeats": settings.speed_repeats, "seed": settings.seed}
+            "batch": speed_batch(settings, unit.spec), "repeats": settings.speed_repeats, "seed": settings.seed,
+            **({} if settings.obs_mode == "pixels" else {"obs_mode": settings.obs_mode})}
 
 
 def zero_batch(offline: Offline, obs_space: Any, length: int, batch_size: int) -> ReplayBatch:

@@ -2,8 +2,10 @@
 
 Modules: ``config`` (WorldModelConfig, POSTERIORS), ``model`` (the model and its loss), ``build`` (config -> model),
 ``step`` (one training step: loss, gradient, clipped Adam), ``batch`` (ReplayBatch, sampling windows of fixed
-episodes), ``offline`` (offline training: OfflineConfig, make_offline, fit, throughput), ``openloop`` (observe a
-context, imagine the rest with the true actions) and ``references`` (the mean-frame and last-frame predictors).
+episodes), ``offline`` (offline training: OfflineConfig, make_offline, fit, validation and early stopping, throughput),
+``openloop`` (observe a context, imagine the rest with the true actions), ``references`` (the mean-frame and
+last-frame predictors), ``memory_scores`` (the error ratio to the mean frame, the crossing gap) and ``tiles``
+(observations that are windows of tile classes: per-cell cross-entropy, tile scores).
 Dreamer (``ssmrl.dreamer``) and the world-model grid (``ssmrl.benchmark.wm_grid``) build and train it through these.
 """
 

@@ -44,8 +44,15 @@ def sample_batch(key: Array, episodes: Any, batch_size: int, seq_len: int = 0) -
     key_ep, key_start = jax.random.split(key)
     index = jax.random.randint(key_ep, (batch_size,), 0, num)
     start = jax.random.randint(key_start, (batch_size,), 0, length - seq_len + 1)
+    return window_batch(episodes, index, start, seq_len)
 
-    def window(x):  # [T, N, ...] -> [seq_len, batch_size, ...]
+
+def window_batch(episodes: Any, index: Array, start: Array, seq_len: int) -> ReplayBatch:
+    """The windows ``episodes[start[b] : start[b] + seq_len, index[b]]`` (index, start int [B]) of episodes with
+    fields [T, N, ...] -> ReplayBatch [seq_len, B, ...], with the replay's start convention (:func:`sample_batch`).
+    Jittable (seq_len static)."""
+
+    def window(x):  # [T, N, ...] -> [seq_len, B, ...]
         x = jnp.asarray(x)
         one = lambda i, s: jax.lax.dynamic_slice_in_dim(x[:, i], s, seq_len, axis=0)
         return jax.vmap(one, out_axes=1)(index, start)

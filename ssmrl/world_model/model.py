@@ -18,7 +18,9 @@ keys. Latent samples are exactly one-hot in value, with straight-through gradien
 
 Observations: ``Box`` of rank 3 is an image (``ssmrl.nets.conv``; scaled ``obs / image_scale - image_shift``,
 MSE decoder); other ``Box`` shapes are vectors (symlog, MLP; symlog-MSE decoder); ``Discrete`` /
-``MultiDiscrete`` are one-hot (categorical decoder, cross-entropy). Actions enter as one-hot (MultiDiscrete:
+``MultiDiscrete`` are one-hot (categorical decoder, cross-entropy); a ``Discrete`` with a shape (e.g. [H, W] tile
+classes) is a window of cells, "tiles" (one-hot per cell, flattened, MLP; per-cell logits [..., H, W, n],
+per-cell cross-entropy summed over the cells: ``ssmrl.world_model.tiles``). Actions enter as one-hot (MultiDiscrete:
 concatenated one-hots) or as the raw Box vector.
 
 Loss (:func:`world_model_loss`): recon + reward + continue + ``kl_balance`` (DreamerV3 scales 0.5 / 0.1, free bits
@@ -41,6 +43,7 @@ from ssmrl.nets.encoders import space_features, space_spec
 from ssmrl.nets.latent import flatten_latent, kl_balance, latent_entropy, sample_latent
 from ssmrl.nets.twohot import symlog, symlog_bins, twohot_loss, twohot_mean
 from ssmrl.world_model.config import POSTERIORS
+from ssmrl.world_model.tiles import cell_cross_entropy
 
 Array = jax.Array
 sg = jax.lax.stop_gradient
@@ -126,11 +129,12 @@ class MLP(nn.Module):
 
 
 def obs_kind(spec: tuple) -> str:
-    """"image" (rank-3 Box), "vector" (other Box) or "discrete" (Discrete, MultiDiscrete)."""
+    """"image" (rank-3 Box), "vector" (other Box), "tiles" (a Discrete with a shape: a window of categorical
+    cells) or "discrete" (a scalar Discrete, MultiDiscrete)."""
     kind, shape, _ = spec
     if kind == "box":
         return "image" if len(shape) == 3 else "vector"
-    return "discrete"
+    return "tiles" if kind == "discrete" and len(shape) > 0 else "discrete"
 
 
 class WorldModel(nn.Module):
@@ -181,6 +185,8 @@ class WorldModel(nn.Module):
         else:
             self.encoder = mlp()
             width = int(np.prod(shape)) if kind == "box" else int(sum(sizes))
+            if obs_kind(self.obs_spec) == "tiles":  # per-cell logits: H x W cells of n tiles
+                width = int(np.prod(shape)) * int(sizes[0])
             self.decoder = mlp(width)
         self.post_head = mlp(latent, layers=1 if self.posterior == "recurrent" else 0)
         self.prior_head = mlp(latent, layers=1)
@@ -302,9 +308,14 @@ class WorldModel(nn.Module):
         return features(h, z)
 
     def decode(self, feat: Array) -> Array:
-        """The reconstruction of :meth:`_obs_input`: scaled image [..., *obs_shape], symlog vector [..., F] or
-        concatenated logits of the discrete components [..., sum(nvec)]."""
-        return self.decoder(feat)
+        """The reconstruction of :meth:`_obs_input`: scaled image [..., *obs_shape], symlog vector [..., F],
+        concatenated logits of the discrete components [..., sum(nvec)] or, tiles, per-cell logits
+        [..., *obs_shape, n]."""
+        out = self.decoder(feat)
+        if obs_kind(self.obs_spec) == "tiles":
+            _, shape, (n,) = self.obs_spec
+            out = out.reshape(out.shape[:-1] + tuple(shape) + (n,))
+        return out
 
     def reward(self, feat: Array) -> Array:
         """Reward logits [..., reward_bins] over :meth:`bins` (``twohot_mean`` decodes them)."""
@@ -324,10 +335,13 @@ class WorldModel(nn.Module):
 
     def recon_loss(self, feat: Array, obs: Array) -> Array:
         """Reconstruction loss float32 [...] of obs [..., *obs_shape] from feat [..., F], summed over the
-        observation: squared error of the scaled image or of symlog(vector); cross-entropy for discrete."""
+        observation: squared error of the scaled image or of symlog(vector); cross-entropy for discrete, per cell
+        for tiles (:func:`~ssmrl.world_model.tiles.cell_cross_entropy`)."""
         pred = self.decode(feat).astype(jnp.float32)
-        target = self._obs_input(obs).astype(jnp.float32)
         kind, shape, sizes = self.obs_spec
+        if obs_kind(self.obs_spec) == "tiles":
+            return jnp.sum(cell_cross_entropy(pred, obs), axis=tuple(range(-len(shape), 0)))
+        target = self._obs_input(obs).astype(jnp.float32)
         if obs_kind(self.obs_spec) == "discrete":
             splits = np.cumsum(sizes)[:-1]
             parts = zip(jnp.split(pred, splits, -1), jnp.split(target, splits, -1), strict=True)

@@ -11,6 +11,10 @@ For episodes [T, N, ...] (fields of ``envs.wm_memory.WMEpisodes``) and a context
   actions enters.
 * frames in [0, 1]: the truth is ``obs / image_scale`` (uint8 frames: ``obs / 255``); the prediction is the
   decoded image (``obs / image_scale - image_shift`` space) plus ``image_shift``, clipped to [0, 1].
+* tiles (observations int [H, W] of n tile classes, ``ssmrl.world_model.tiles``): the prediction is the decoded
+  per-cell log-probabilities [H, W, n], scored against the true tiles by ``tiles.tile_scores``: ``mse`` (of the
+  probabilities against the one-hot tiles), ``xent`` (per-cell cross-entropy, nats) and ``tile_acc`` (fraction
+  of cells whose most likely tile is right), each per frame, with curves and marked curves as the MSE's.
 * MSE vs horizon: ``mse[k - 1]`` = mean over episodes and pixels (H x W x C) of the squared error of frame
   ``C + k - 1``; the marked curves take the mean only over the episodes whose frame ``C + k - 1`` is flagged by
   :func:`marker_frames` (NaN where none is).
@@ -39,6 +43,7 @@ from flax import struct
 
 from ssmrl.world_model.model import WorldModel, dummy_inputs, features, obs_kind
 from ssmrl.world_model.offline import time_compiled
+from ssmrl.world_model.tiles import tile_scores
 
 Array = jax.Array
 REWARD_THRESHOLD = 0.5  # a predicted reward above it counts as "rewarded" (rewards here are 0 or 1)
@@ -47,7 +52,8 @@ REWARD_THRESHOLD = 0.5  # a predicted reward above it counts as "rewarded" (rewa
 @struct.dataclass
 class Imagined:
     """An open-loop rollout: frames float32 [K, B, H, W, C] in [0, 1] (frames[k - 1] predicts obs[C + k - 1];
-    None without decoding); reward float32 [K, B] (the decoded reward head at the same steps)."""
+    tiles: per-cell log-probabilities [K, B, H, W, n]; None without decoding); reward float32 [K, B] (the decoded
+    reward head at the same steps)."""
 
     frames: Array | None
     reward: Array
@@ -68,7 +74,11 @@ def openloop_rollout(world_model: WorldModel, params: Any, key: Array, obs: Arra
     key_obs, key_imagine = jax.random.split(key)
     carry = world_model.initialize_carry(obs.shape[1])
     observed = world_model.apply(params, key_obs, carry, obs, action[:context], is_first, method="observe")
-    shift = world_model.image_shift
+    shift, tiles = world_model.image_shift, obs_kind(world_model.obs_spec) == "tiles"
+
+    def frame_of(feat):
+        decoded = world_model.apply(params, feat, method="decode").astype(jnp.float32)
+        return jax.nn.log_softmax(decoded, axis=-1) if tiles else jnp.clip(decoded + shift, 0.0, 1.0)
 
     def step(state, inputs):
         carry, z = state
@@ -76,9 +86,7 @@ def openloop_rollout(world_model: WorldModel, params: Any, key: Array, obs: Arra
         carry, h, z = world_model.apply(params, key_k, carry, z, action_k, method="imagine_step")
         feat = features(h, z)
         reward = world_model.apply(params, feat, method="reward_value")
-        frame = jnp.clip(world_model.apply(params, feat, method="decode").astype(jnp.float32) + shift, 0.0, 1.0) \
-            if decode else None
-        return (carry, z), (frame, reward.astype(jnp.float32))
+        return (carry, z), (frame_of(feat) if decode else None, reward.astype(jnp.float32))
 
     keys = jax.random.split(key_imagine, horizon)
     _, (frames, reward) = jax.lax.scan(step, (observed.carry, observed.carry.z), (keys, action[context:]))
@@ -88,8 +96,9 @@ def openloop_rollout(world_model: WorldModel, params: Any, key: Array, obs: Arra
 def make_rollout(world_model: WorldModel, decode: bool = True, jit_options: dict | None = None) -> Callable:
     """Jitted ``(params, key, obs [C, B, ...], action [C + K, B, ...], is_first [C, B]) -> Imagined [K, B]``
     (``jit_options`` go to ``jax.jit``)."""
-    if obs_kind(world_model.obs_spec) != "image":
-        raise ValueError(f"open-loop frames need image observations (rank-3 Box), got {world_model.obs_spec}")
+    if obs_kind(world_model.obs_spec) not in ("image", "tiles"):
+        raise ValueError(f"open-loop frames need image observations (rank-3 Box) or tiles (a Discrete with a "
+                         f"shape), got {world_model.obs_spec}")
     return jax.jit(functools.partial(openloop_rollout, world_model, decode=decode), **(jit_options or {}))
 
 
@@ -112,18 +121,36 @@ def mse_curve(errors: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def error_curves(errors: np.ndarray, markers: dict, context: int) -> tuple[np.ndarray, dict, dict]:
+def error_curves(errors: np.ndarray, markers: dict, context: int, metric: str = "mse"
+                 ) -> tuple[np.ndarray, dict, dict]:
     """The scores of per-frame errors float [K, N] (frame ``C + k - 1`` of episode n at [k - 1, n], C =
     ``context``) of episodes with ``markers`` ({name: int [N]}, T = C + K) -> (mse float64 [K] (:func:`mse_curve`),
     marked {name: float64 [K]} (the curves over :func:`marker_frames`' flagged frames), summary {``mse``: the mean
-    over all K x N frames, ``mse_<name>``: over the flagged ones (NaN where none is)})."""
+    over all K x N frames, ``mse_<name>``: over the flagged ones (NaN where none is)}). ``metric`` names the
+    summary's keys for other per-frame scores (``xent``, ``tile_acc``)."""
     errors = np.asarray(errors)
     flagged = {name: m[context:] for name, m in marker_frames(markers, context + errors.shape[0]).items()}
     marked = {name: mse_curve(errors, m) for name, m in flagged.items()}
-    summary = {"mse": float(errors.mean())}
+    summary = {metric: float(errors.mean())}
     for name, m in flagged.items():
-        summary[f"mse_{name}"] = float(errors[m].mean()) if m.any() else float("nan")
+        summary[f"{metric}_{name}"] = float(errors[m].mean()) if m.any() else float("nan")
     return mse_curve(errors), marked, summary
+
+
+TILE_METRICS = ("xent", "tile_acc")  # tiles' scores beside the MSE (tiles.tile_scores)
+
+
+def score_curves(scores: dict[str, np.ndarray], markers: dict, context: int) -> tuple[dict, dict]:
+    """:func:`error_curves` of each per-frame score ({metric: float [K, N]}, e.g. the tiles' ``xent`` and
+    ``tile_acc``) -> (curves {``<metric>``: float64 [K], ``<metric>_<marker>``: float64 [K]}, summary
+    {``<metric>``, ``<metric>_<marker>``: float})."""
+    curves, summary = {}, {}
+    for metric, values in scores.items():
+        curve, marked, part = error_curves(values, markers, context, metric)
+        curves[metric] = curve
+        curves.update({f"{metric}_{name}": v for name, v in marked.items()})
+        summary.update(part)
+    return curves, summary
 
 
 def marker_frames(markers: dict, length: int) -> dict[str, np.ndarray]:
@@ -197,6 +224,9 @@ class OpenLoopResult:
     ``mse`` (mean over all imagined frames), ``mse_<name>`` (over the flagged ones) and, where the data has
     rewards, :func:`reward_metrics`; truth uint8 / pred float32 [K, S, H, W, C] and reward_true / reward_pred
     float32 [K, S] of the first S = ``keep`` episodes (for image strips), context_frames [C, S, ...] their context.
+    Tiles: errors / mse the MSE of the per-cell probabilities (module docstring); summary also ``xent``,
+    ``tile_acc`` and their ``_<marker>`` means; curves {``xent``, ``tile_acc``, ``<metric>_<marker>``: float64
+    [K]} (:func:`score_curves`; empty for frames); truth / pred the true and the most likely tiles int [K, S, H, W].
     """
 
     context: int
@@ -210,6 +240,7 @@ class OpenLoopResult:
     context_frames: np.ndarray
     reward_true: np.ndarray
     reward_pred: np.ndarray
+    curves: dict = dataclasses.field(default_factory=dict)
 
 
 def evaluate(world_model: WorldModel, params: Any, episodes: Any, key: Array, context: int | None = None,
@@ -228,20 +259,29 @@ def evaluate(world_model: WorldModel, params: Any, episodes: Any, key: Array, co
         raise ValueError(f"context={context} must be in 1..{length - 1} (episodes of T={length})")
     rollout = make_rollout(world_model) if rollout is None else rollout
     chunk = num if chunk is None else chunk
-    scale = world_model.image_scale
-    errors, rewards = [], []
+    scale, tiles = world_model.image_scale, obs_kind(world_model.obs_spec) == "tiles"
+    errors, rewards, scores = [], [], {metric: [] for metric in TILE_METRICS} if tiles else {}
     for i, lo in enumerate(range(0, num, chunk)):
         part = slice(lo, min(lo + chunk, num))
         im = rollout(params, jax.random.fold_in(key, i), episodes.obs[:context, part], episodes.action[:, part],
                      episodes.is_first[:context, part])
-        truth = jnp.asarray(episodes.obs[context:, part], jnp.float32) / scale
-        errors.append(np.asarray(frame_mse(im.frames, truth)))
+        if tiles:  # log-probabilities [K, B, H, W, n] against the true tiles [K, B, H, W]
+            frame_scores = jax.device_get(tile_scores(im.frames, jnp.asarray(episodes.obs[context:, part])))
+            errors.append(frame_scores["mse"])
+            for metric in scores:
+                scores[metric].append(frame_scores[metric])
+        else:
+            truth = jnp.asarray(episodes.obs[context:, part], jnp.float32) / scale
+            errors.append(np.asarray(frame_mse(im.frames, truth)))
         rewards.append(np.asarray(im.reward, np.float32))
         if i == 0:
             s = min(keep, part.stop - part.start)
-            pred_kept = np.asarray(im.frames[:, :s], np.float32)
+            pred_kept = np.asarray(jnp.argmax(im.frames[:, :s], -1)) if tiles else np.asarray(im.frames[:, :s],
+                                                                                               np.float32)
     errors, reward_pred = np.concatenate(errors, axis=1), np.concatenate(rewards, axis=1)
     mse, marked, summary = error_curves(errors, markers, context)
+    curves, tile_summary = score_curves({m: np.concatenate(v, axis=1) for m, v in scores.items()}, markers, context)
+    summary.update(tile_summary)
     reward_true = np.asarray(episodes.reward[context:], np.float32)
     if np.any(reward_true != 0):
         summary.update(reward_metrics(reward_pred, reward_true))
@@ -250,7 +290,7 @@ def evaluate(world_model: WorldModel, params: Any, episodes: Any, key: Array, co
         context=context, horizon=length - context, errors=errors, mse=mse, marked=marked,
         summary=summary, truth=np.asarray(episodes.obs[context:, :s]), pred=pred_kept,
         context_frames=np.asarray(episodes.obs[:context, :s]), reward_true=reward_true[:, :s],
-        reward_pred=reward_pred[:, :s])
+        reward_pred=reward_pred[:, :s], curves=curves)
 
 
 def imagine_throughput(world_model: WorldModel, params: Any, batch_size: int, horizons: list[int],

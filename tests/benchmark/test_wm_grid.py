@@ -4,9 +4,14 @@
   (variants, per-core options), one-line errors naming the valid values; the preset kind the script dispatches on;
 * planning with a stand-in data factory (model-major cells, unknown task, windows longer than the episodes);
 * resuming: a finished unit's file is "done", another setting is an error naming the key;
-* the report's tables from hand-written rows, with the reference predictors' columns;
+* the report's tables from hand-written rows, with the reference predictors' columns, the memory ratio to the mean
+  frame and the best validation step;
+* a cell with validation (a stand-in trainer and rollout): it stops on the plateau and is evaluated with the
+  parameters of its best check, which its row, row.json and curves record;
 * the references of finished cells computed from regenerated episodes without training anything (a stand-in data
   factory), written once, in the csv, the tables and the MSE plot; a cell whose strip shows other frames is named;
+* a tiles cell (``obs_mode=tiles``) end to end through the grid with the wm_memory tasks: one tiny model trained
+  2 steps, evaluated with tile accuracy and cross-entropy, its strips drawn, the tile references, the report;
 * through the script: a bad model or task name exits 2 with one line; the smoke preset end to end, stopped after
   three units and resumed without redoing them (slow: the smoke grid compiles 4 world models).
 """
@@ -24,11 +29,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ssmrl.benchmark.wm_grid import TaskData, cell_describe, plan, run_wm_grid, unit_status
-from ssmrl.benchmark.wm_report import markdown
+from ssmrl.benchmark.wm_grid import Built, TaskData, WMUnits, cell_describe, plan, run_cell, run_wm_grid, unit_status
+from ssmrl.benchmark.wm_report import markdown, memory_columns
 from ssmrl.benchmark.wm_settings import WORLD_MODEL, load_wm_settings, model_specs, preset_kind
 from ssmrl.config import ConfigError
 from ssmrl.env import Box, Discrete
+from ssmrl.world_model.batch import sample_batch
+from ssmrl.world_model.offline import METRIC_KEYS, VAL_KEYS, Offline, OfflineState
+from ssmrl.world_model.openloop import Imagined
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
@@ -80,6 +88,11 @@ def test_settings_models_and_dotted_overrides(tmp_path):
     (["s5.model.nooption=1"], ["models: s5 (core s5):"]),
     (["model_overrides.s5=[window]"], ["model_overrides.s5: 'window': expected model.<key>=<value>"]),
     (["s5.algo.lr=1"], ["unknown setting 's5.algo.lr'", "<model>.model.<key>"]),
+    (["obs_mode=rgb"], ["obs_mode: unknown 'rgb'; valid: ['pixels', 'tiles']"]),
+    (["val_episodes=8"], ["val_episodes must be in 0..7", "train_episodes=8"]),  # the smoke preset's 8 episodes
+    (["patience=-1"], ["patience must be >= 0 (0: never stop early), got -1"]),
+    (["val_episodes=0", "patience=2"], ["patience=2 needs validation episodes; set val_episodes >= 1"]),
+    (["val_every=0"], ["val_every must be >= 1, got 0"]),
 ])
 def test_settings_errors_are_one_line_with_the_valid_values(tmp_path, args, words):
     with pytest.raises(ConfigError) as err:
@@ -172,13 +185,37 @@ def test_markdown_reference_columns_in_the_mse_tables_only():
     assert tables["Training"][0] == "| task | s5 |"
 
 
+def test_markdown_memory_ratio_and_best_step():
+    references = {"RevisitEasy": {"marker": "revisited", "summary": {"mean_frame": {"mse": 0.05,
+                                                                                    "mse_revisited": 0.08}}}}
+    rows = [{"task": "RevisitEasy", "model": "s5", "mse": 0.05, "marker": "revisited", "marked_mse": 0.02,
+             "best_step": 120, "train_steps": 160, "stop_reason": "plateau"},
+            {"task": "RevisitEasy", "model": "gru", "mse": 0.05, "marker": "revisited", "marked_mse": 0.06,
+             "best_step": 250, "train_steps": 250, "stop_reason": "budget"},
+            {"task": "CueRewardEasy", "model": "s5", "mse": 0.02, "marker": "", "reward_accuracy": 0.5}]
+    # s5: 0.02 / 0.08 = 0.25 (at most 0.5: remembers, starred); gru: 0.06 / 0.08 = 0.75
+    columns = [memory_columns(r, references.get(r["task"], {})) for r in rows]
+    assert columns[0] == {"marked_ratio": pytest.approx(0.25), "ratio_revisited": pytest.approx(0.25),
+                          "ratio_recalled": pytest.approx(float("nan"), nan_ok=True),
+                          "ratio_changed": pytest.approx(float("nan"), nan_ok=True)}
+    assert columns[2] == {}  # CueReward: no memory frames
+    text = markdown([{**r, **c} for r, c in zip(rows, columns, strict=True)], [], ["s5", "gru"],
+                    ["RevisitEasy", "CueRewardEasy"], "t", references=references)
+    tables = {block.splitlines()[0].split(" (")[0].split(":")[0]: [r for r in block.splitlines() if r.startswith("| ")]
+              for block in text.split("## ")[1:]}
+    assert tables["Memory"] == ["| task | s5 | gru |", "| RevisitEasy (revisited) | 0.25* | 0.75 |"]
+    assert tables["Training"] == ["| task | s5 | gru |", "| RevisitEasy | 120 of 160 (plateau) | 250 of 250 (budget) |"]
+
+
 def revisit_data(task, **kwargs):
     """A stand-in factory: 8-step episodes of random frames made from the key, revisit_step 4 or 5 (context 6)."""
     def generate(key, num):
         obs = np.asarray(jax.random.randint(key, (8, num, 32, 32, 3), 0, 256)).astype(np.uint8)
         first = np.repeat((np.arange(8) == 0)[:, None], num, 1)
         return SimpleNamespace(obs=obs, action=np.zeros((8, num), np.int32), reward=np.zeros((8, num), np.float32),
-                               is_first=first, markers={"revisit_step": 4 + np.arange(num) % 2})
+                               is_first=first, terminated=np.zeros((8, num), bool),
+                               truncated=np.repeat((np.arange(8) == 7)[:, None], num, 1),
+                               markers={"revisit_step": 4 + np.arange(num) % 2})
     return TaskData(Box(0, 255, (32, 32, 3), jnp.uint8), Discrete(5), 8, generate)
 
 
@@ -222,6 +259,95 @@ def test_references_of_finished_cells_without_training(tmp_path):
     again = []
     run_wm_grid(s, cells, [], data, say=again.append)  # done: nothing computed again
     assert len(again) == 2 and (tmp_path / "wm" / "RevisitEasy" / "references.json").stat().st_mtime_ns == stamp
+
+
+def wm_memory_data(task, obs_mode="pixels", **kwargs):
+    """The script's factory (scripts/benchmark.py's wm_data): the envs.wm_memory task in ``obs_mode``."""
+    from envs.wm_memory import generate_dataset, make_task
+    from envs.wm_memory.grid import draw_classes
+
+    env, params = make_task(task, obs_mode=obs_mode, **kwargs)
+    generate = lambda key, num: generate_dataset(key, task, num, obs_mode=obs_mode, **kwargs)
+    return TaskData(env.observation_space(params), env.action_space(params), params.length, generate,
+                    draw_classes if obs_mode == "tiles" else None)
+
+
+def test_tiles_cell_end_to_end(tmp_path):
+    from envs.wm_memory.grid import NUM_TILE_CLASSES, draw_classes
+
+    s = settings(tmp_path, "models=[gru]", "obs_mode=tiles", "train_steps=2", "sync_every=2", "train_episodes=4",
+                 "eval_episodes=2", "speed_lengths=[]")
+    with pytest.raises(ConfigError, match=r"task_kwargs.RevisitEasy.obs_mode: the observation is the grid's"):
+        plan(settings(tmp_path, "task_kwargs.RevisitEasy.obs_mode=tiles"), CONFIGS, wm_memory_data)
+    cells, speeds, data = plan(s, CONFIGS, wm_memory_data)
+    assert data["RevisitEasy"].obs_space == Discrete(NUM_TILE_CLASSES, (7, 7)) and not speeds
+    said = []
+    with jax.threefry_partitionable(False):
+        rows = run_wm_grid(s, cells, speeds, data, say=said.append,
+                           jit_options={"compiler_options": {"xla_backend_optimization_level": 0}})
+    # the preset's RevisitEasy (length 32): revisit_step 16, context 17, K = 15 imagined revisits
+    assert said[1].startswith("[1/1] RevisitEasy gru: mse ") and " tile accuracy " in said[1], said
+    assert said[2].startswith("references RevisitEasy (C=17, K=15): mean frame mse ") and "tile accuracy" in said[2]
+    (row,) = rows
+    assert (row["context"], row["horizon"], row["marker"]) == (17, 15, "revisited") and row["loss_finite"]
+    assert 0 <= row["tile_acc"] <= 1 and row["marked_tile_acc"] == pytest.approx(row["tile_acc"])
+    # untrained: about the uniform guess's ln 72 = 4.3 nats per cell; the training loss sums 49 cells
+    assert 2 < row["xent"] < 8 and 49 * 2 < row["train_recon_loss"] < 49 * 8
+    curves = np.load(Path(row["cell_dir"]) / "curves.npz")
+    assert curves["tile_acc"].shape == curves["tile_acc_revisited"].shape == curves["xent"].shape == (15,)
+    assert curves["tile_acc"].mean() == pytest.approx(row["tile_acc"], rel=1e-5)
+    strip = np.load(Path(row["cell_dir"]) / "strip.npz")
+    assert strip["truth_obs"].shape == (6, 7, 7) and strip["pred"].shape == (6, 32, 32, 3)
+    np.testing.assert_array_equal(strip["truth"], draw_classes(strip["truth_obs"]))
+    record = json.loads((tmp_path / "wm" / "RevisitEasy" / "references.json").read_text())
+    assert record["spec"]["obs_mode"] == "tiles" and 0 < record["summary"]["last_frame"]["tile_acc"] <= 1
+    table = (tmp_path / "wm_results.md").read_text()
+    assert "## Tile accuracy on the marked frames" in table and "obs_mode tiles:" in table
+    assert (tmp_path / "wm_strip_RevisitEasy.png").stat().st_size > 0
+
+
+def counting_built() -> Built:
+    """A stand-in world model: its parameters are one number p, 0 at the start, and each training step adds 1;
+    the validation loss is (p - 3)^2 (lowest after step 3); the rollout imagines every pixel as p / 10."""
+    def train_step(state, batch):
+        params = state.params + 1.0
+        return OfflineState(params, state.opt_state, state.key, state.step + 1), {k: params for k in METRIC_KEYS}
+
+    def val_loss(params, batch, key):
+        return {k: jnp.square(params - 3.0) + 0.0 * batch.reward.mean() for k in VAL_KEYS}
+
+    def rollout(params, key, obs, action, is_first):
+        shape = (action.shape[0] - obs.shape[0], obs.shape[1])
+        return Imagined(jnp.full(shape + obs.shape[2:], params / 10.0, jnp.float32), jnp.zeros(shape, jnp.float32))
+
+    init = lambda key: OfflineState(jnp.zeros((), jnp.float32), (), key, jnp.zeros((), jnp.int32))
+    sample = jax.jit(lambda key, episodes: sample_batch(key, episodes, 4, 0))
+    world_model = SimpleNamespace(image_scale=255.0, obs_spec=("box", (32, 32, 3), ()))  # frames, as evaluate reads
+    offline = Offline(world_model, None, init, jax.jit(train_step), sample, jax.jit(val_loss))
+    return Built(offline, rollout, 1)
+
+
+def test_cell_is_evaluated_with_its_best_validation_check(tmp_path):
+    s = settings(tmp_path, "models=[gru]", "tasks=[RevisitEasy]", "offline.seq_len=0", "train_episodes=6",
+                 "eval_episodes=3", "train_steps=20", "val_episodes=2", "val_every=1", "patience=3")
+    cells, _, data = plan(s, CONFIGS, revisit_data)
+    train, test = WMUnits(s, data).episodes("RevisitEasy")
+    record = run_cell(cells[0], counting_built(), train, test, s)
+    row = record["row"]
+    # checks after steps 1 .. 6: losses 4, 1, 0, 1, 4, 9; the third check without a lower loss than step 3's is
+    # step 6's: training stops there (of 20 steps), and the evaluation takes p = 3 (frames 0.3), not p = 6
+    assert record["validation"]["step"] == [1, 2, 3, 4, 5, 6] and record["validation"]["loss"] == [4, 1, 0, 1, 4, 9]
+    assert (row["best_step"], row["stop_reason"], row["train_steps"], row["train_budget"]) == (3, "plateau", 6, 20)
+    assert (row["best_val_loss"], row["val_checks"]) == (0.0, 6)
+    truth = test.obs[6:].astype(np.float64) / 255  # context 6 (revisit_step 5 + 1): frames 6, 7
+    assert row["mse"] == pytest.approx(np.mean((0.3 - truth) ** 2), rel=1e-5)
+    assert row["mse"] != pytest.approx(np.mean((0.6 - truth) ** 2), rel=1e-3)
+    curves = np.load(cells[0].dir / "curves.npz")
+    assert list(curves["val_step"]) == [1, 2, 3, 4, 5, 6] and len(curves["train_loss"]) == 6
+    assert json.loads((cells[0].dir / "row.json").read_text())["row"]["best_step"] == 3
+    assert cell_describe(s, "RevisitEasy", cells[0].spec)["patience"] == 3  # a resumed cell must match these
+    plain = settings(tmp_path, "val_episodes=0", "patience=0")  # no validation: the settings of older results
+    assert "val_episodes" not in cell_describe(plain, "RevisitEasy", cells[0].spec)
 
 
 def _run(*args, timeout=600):
@@ -275,6 +401,9 @@ def test_smoke_preset_end_to_end_and_resume(tmp_path):
         # RevisitEasy at length 32: 16 steps of exploration (length // 2), revisit_step 16, so the context is
         # 17 steps and K = 32 - 17 = 15 imagined revisits; every imagined frame is marked.
         assert (r["context"], r["horizon"], r["marker"], r["train_steps"]) == ("17", "15", "revisited", "4")
+        # validation checks after steps 2 and 4 (patience 1 can stop only at the last); the best one is evaluated
+        assert r["val_checks"] == "2" and r["best_step"] in ("2", "4") and r["stop_reason"] in ("budget", "plateau")
+        assert float(r["ratio_revisited"]) > 0 and r["ratio_recalled"] == ""
         assert float(r["marked_mse"]) == pytest.approx(float(r["mse"])) and 0 < float(r["mse"]) < 1
         assert r["loss_finite"] == "True" and int(r["wm_params"]) > int(r["core_params"]) > 0
         # windows of 16 steps x batch 4, 4 steps: 256 replayed steps over the timed run

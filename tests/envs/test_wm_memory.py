@@ -1,6 +1,6 @@
 """The wm_memory tasks: registry names and spaces, the three flags, determinism, jit + vmap, what each scripted
-episode must reach (checked on the state), hand-worked routing / rendering / door-and-box mechanics, and the
-dataset generator.
+episode must reach (checked on the state), hand-worked routing / rendering / door-and-box mechanics, the
+dataset generator, and the tiles observation (``obs_mode="tiles"``): drawn with the palette it is the pixel frame.
 
 Each task's Easy episodes are compiled once (``_episodes``) and shared by the tests of that task.
 """
@@ -21,10 +21,13 @@ from envs.wm_memory.grid import (
     COLOURS,
     DOWN,
     NOOP,
+    NUM_TILE_CLASSES,
+    PALETTE,
     RIGHT,
     UP,
     WALL,
     RoomGrid,
+    draw_classes,
     render,
     route_action,
     try_move,
@@ -304,3 +307,38 @@ def test_vecenv_auto_resets_at_the_length_under_jit():
     np.testing.assert_array_equal(is_first, truncated)
     np.testing.assert_array_equal(time[:, 0], [t + 1 if t < T - 2 else t - (T - 2) for t in range(T + 2)])
     assert teleported[T - 3].all()  # random actions teleported every copy at least once before the reset
+
+
+# ---------------------------------------------------------------- the tiles observation
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_tiles_drawn_with_the_palette_are_the_pixel_frames(task):
+    """The same key in tiles mode: the same episodes (actions, rewards, markers), and every observation, each cell
+    drawn with its class's palette image (plus the margin and the agent's mark), is the pixel frame."""
+    _, _, pixels, _ = _episodes(task)
+    env, params = make_task(f"{task}Easy", obs_mode="tiles")
+    episodes, final = scripted_episodes(KEY, env, params, NUM)
+    tiles = np.asarray(episodes.obs)
+    assert env.observation_space(params) == Discrete(NUM_TILE_CLASSES, (7, 7))
+    assert tiles.shape == (T, NUM, 7, 7) and tiles.dtype == np.int32
+    assert tiles.min() >= 0 and tiles.max() < NUM_TILE_CLASSES
+    np.testing.assert_array_equal(draw_classes(tiles), pixels.obs)
+    np.testing.assert_array_equal(np.asarray(episodes.action), pixels.action)
+    np.testing.assert_array_equal(np.asarray(episodes.reward), pixels.reward)
+    for name, value in pixels.markers.items():
+        np.testing.assert_array_equal(np.asarray(episodes.markers[name]), value)
+    # the episode's table: the class of every id shows that id's image
+    np.testing.assert_array_equal(PALETTE[np.asarray(final.classes)], np.asarray(final.tiles))
+    assert len(np.unique(tiles)) > 5  # the windows show several kinds of tile
+
+
+def test_palette_has_one_class_per_distinct_tile_and_obs_mode_is_checked():
+    assert PALETTE.shape == (NUM_TILE_CLASSES, 4, 4, 3) and PALETTE.dtype == np.uint8
+    assert len(np.unique(PALETTE.reshape(NUM_TILE_CLASSES, -1), axis=0)) == NUM_TILE_CLASSES
+    # draw_classes by hand: a window of WALL (class 1, grey 120) has grey cells, the black margin and the mark
+    frame = draw_classes(np.full((7, 7), WALL))
+    assert frame.shape == (32, 32, 3) and frame[2, 2].tolist() == [120, 120, 120] and frame[0, 0].tolist() == [0] * 3
+    assert frame[15, 15].tolist() == [255] * 3
+    with pytest.raises(ValueError, match=r"obs_mode: unknown 'rgb'; valid: \['pixels', 'tiles'\]"):
+        make_task("RevisitEasy", obs_mode="rgb")

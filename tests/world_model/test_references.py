@@ -4,7 +4,9 @@
 * on two episodes of T = 4 one-pixel frames with context C = 2: the "mean frame" and "last frame" predictions,
   their per-frame errors, MSE-vs-horizon curves, means over all imagined frames and over the marked frames;
 * the references read only the context: frames after C changed -> the same predictions, other (hand) MSEs; the
-  last context frame changed -> another "last frame" prediction.
+  last context frame changed -> another "last frame" prediction;
+* tiles: the per-cell tile frequencies, and both references' tile accuracy, cross-entropy (1% uniform mixed in)
+  and MSE by hand.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ssmrl.world_model.references import REFERENCES, evaluate_references, mean_frame, reference_predictions
+from ssmrl.world_model.references import (
+    REFERENCE_MIX,
+    REFERENCES,
+    evaluate_references,
+    evaluate_tile_references,
+    mean_frame,
+    reference_predictions,
+    tile_frequencies,
+)
 
 SCALE = 10.0  # frames in [0, 1] are obs / 10
 C = 2
@@ -92,3 +102,35 @@ def test_references_use_only_the_context():
         np.testing.assert_array_equal(first[name], base[name])
     with pytest.raises(ValueError, match="context=4 must be in 1..3"):
         reference_predictions(frames(DATA), 4, MEAN)
+
+
+def test_tile_frequencies_by_hand():
+    # T = 2, N = 2 windows of 1 x 2 cells, 3 tiles: cell 0 shows 0, 0, 1, 2 -> (1/2, 1/4, 1/4); cell 1 shows
+    # 2, 2, 2, 1 -> (0, 1/4, 3/4)
+    obs = np.array([[[[0, 2]], [[0, 2]]], [[[1, 2]], [[2, 1]]]])
+    np.testing.assert_allclose(tile_frequencies(obs, 3), [[[0.5, 0.25, 0.25], [0.0, 0.25, 0.75]]])
+
+
+def test_tile_references_by_hand():
+    # One cell, 2 tiles; episodes (context | imagined): 0: 0, 1 | 1, 0; 1: 1, 1 | 0, 0 (revisit markers as above:
+    # flagged episode 0 at k = 1, 2, episode 1 at k = 2). Mixed with 1% uniform: p -> 0.99 p + 0.005.
+    assert REFERENCE_MIX == 0.01
+    obs = np.array([[0, 1, 1, 0], [1, 1, 0, 0]]).T[:, :, None, None]
+    data = SimpleNamespace(obs=obs, markers={"revisit_step": np.array([1, 2])})
+    out = evaluate_tile_references(data, np.array([[[0.75, 0.25]]]), context=C)
+    # mean frame (0.75, 0.25) -> (0.7475, 0.2525), most likely tile 0: right at 3 of the 4 imagined frames (not
+    # episode 0's k = 1), marked 2 of 3; cross-entropy -ln 0.2525 at that frame, -ln 0.7475 at the others
+    ref = out["mean_frame"]
+    np.testing.assert_allclose(ref.curves["tile_acc"], [0.5, 1.0])
+    assert ref.summary["tile_acc"] == pytest.approx(0.75) and ref.summary["tile_acc_revisited"] == pytest.approx(2 / 3)
+    assert ref.summary["xent"] == pytest.approx((-np.log(0.2525) - 3 * np.log(0.7475)) / 4, rel=1e-5)
+    # mse of the probabilities vs the one-hot: truth 0: (0.2525^2 + 0.2525^2) / 2 = 0.2525^2; truth 1: 0.7475^2
+    np.testing.assert_allclose(ref.errors, [[0.7475 ** 2, 0.2525 ** 2], [0.2525 ** 2, 0.2525 ** 2]], rtol=1e-5)
+    # last frame: both episodes' frame 1 shows tile 1 -> (0.005, 0.995): right only at episode 0's k = 1;
+    # cross-entropy -ln 0.995 there, -ln 0.005 at the 3 others
+    ref = out["last_frame"]
+    np.testing.assert_allclose(ref.curves["tile_acc"], [0.5, 0.0])
+    np.testing.assert_allclose(ref.curves["tile_acc_revisited"], [1.0, 0.0])
+    assert ref.summary["xent"] == pytest.approx((-np.log(0.995) - 3 * np.log(0.005)) / 4, rel=1e-5)
+    assert ref.summary["xent_revisited"] == pytest.approx((-np.log(0.995) - 2 * np.log(0.005)) / 3, rel=1e-5)
+    assert ref.errors[0, 0] == pytest.approx(0.005 ** 2, rel=1e-4)
