@@ -10,7 +10,7 @@ Arguments are Hydra overrides of configs/ppo.yaml. Writes under ``run_dir`` (abs
 config.yaml (resolved), tb/ (tensorboard events), checkpoints/, metrics.csv, learning_curve.png, summary.json.
 ``resume=<run_dir>`` (or ``run_dir=`` pointing at a run) continues from its newest intact checkpoint with the
 configuration saved there. Mistakes print one line and exit with status 2; Ctrl-C saves, prints the command that
-resumes and exits with 130.
+resumes and exits with 130; SIGTERM (timeout, docker stop, a scheduler's preemption) does the same with 143.
 """
 
 from __future__ import annotations

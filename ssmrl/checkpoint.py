@@ -241,7 +241,8 @@ class Checkpointer:
         newest, why = reasons[0]
         raise CheckpointError(
             f"no usable checkpoint in {self.directory}: the newest (update {newest}) is {why}"
-            + (f"; {len(reasons) - 1} older ones failed too" if len(reasons) > 1 else "")
+            + (f"; {len(reasons) - 1} older {'one' if len(reasons) == 2 else 'ones'} failed too" if len(reasons) > 1
+               else "")
             + f"; to start this run over from update 0 with its config, move {self.directory} away and run the same "
             "command again, or train in a new run_dir")
 

@@ -41,7 +41,7 @@ from rich.console import Console
 from ssmrl.algorithm import Train
 from ssmrl.checkpoint import Checkpointer, CheckpointError, NonFiniteState
 from ssmrl.config import ABSENT, MAY_CHANGE_ON_RESUME, ConfigError, RunConfig, config_changes, config_record
-from ssmrl.output import write_json
+from ssmrl.output import number_text, write_json
 from ssmrl.plotting import plot_runs
 from ssmrl.run_log import RunLogger
 from ssmrl.runners.fused import make_fused_runner, seed_keys
@@ -290,8 +290,8 @@ def _finish(cfg, runner, state, logger, ckpt, run_dir, console, done, start_done
                    train_return_last=window_return(logger.csv_path, done - -(-window // steps)) if cfg.logger.csv
                    else None)
     write_json(run_dir / "summary.json", summary)  # NaN (e.g. no episode ended) as null: valid JSON
-    console.print(f"done: {done}/{num_updates} updates, return {result.final_return:.3f}, eval "
-                  f"{'-' if eval_return is None else f'{eval_return:.3f}'}, {result.sps:,.0f} steps/s, "
+    console.print(f"done: {done}/{num_updates} updates, return {number_text(result.final_return, '.3f')}, eval "
+                  f"{number_text(eval_return, '.3f')}, {result.sps:,.0f} steps/s, "
                   f"wall {result.wall_s:.0f} s -> {run_dir}", highlight=False)
     return result
 

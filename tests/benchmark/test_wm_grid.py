@@ -424,3 +424,31 @@ def test_smoke_preset_end_to_end_and_resume(tmp_path):
         speed = list(csv.DictReader(f))
     assert [(r["model"], r["T"]) for r in speed] == [(m, "16") for m in MODELS]
     assert all(float(r["train_steps_per_s"]) > 0 and float(r["imagine_steps_per_s"]) > 0 for r in speed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset, tiny", [
+    # the GPU preset at toy sizes: one model, one task cut to 32 steps, 2 training steps, its pixel frames
+    ("wm-backbones-full", ["offline.latent_groups=2", "offline.latent_classes=2", "offline.hidden=8",
+                           "offline.cnn_depth=2", "model.d_model=8", "offline.batch_size=2"]),
+    # the CPU preset: tiles, each core stack matched to its match_params (here 500 parameters)
+    ("wm-backbones-cpu", ["match_params=500", "offline.latent_groups=2", "offline.latent_classes=2",
+                          "offline.hidden=8", "offline.batch_size=2"]),
+])
+def test_the_full_presets_run_end_to_end_at_tiny_sizes(tmp_path, preset, tiny):
+    from ssmrl.benchmark.sizing import stack_param_count
+
+    s = load_wm_settings(CONFIGS, [f"preset={preset}", f"out_dir={tmp_path}", "models=[s5]", "tasks=[RevisitEasy]",
+                                   "task_kwargs.RevisitEasy.length=32", "task_kwargs.RevisitEasy.rooms=1",
+                                   "task_kwargs.RevisitEasy.waypoints_per_room=2", "train_episodes=4",
+                                   "eval_episodes=2", "val_episodes=1", "train_steps=2", "val_every=1", "sync_every=2",
+                                   "speed_lengths=[]", "data_cache_mb=64", *tiny])
+    cells, speeds, data = plan(s, CONFIGS, wm_memory_data)
+    if s.match_params:
+        assert abs(stack_param_count(cells[0].spec.core) - 500) < 250  # about 500 at the width nearest to it
+    with jax.threefry_partitionable(False):
+        (row,) = run_wm_grid(s, cells, speeds, data, say=lambda line: None,
+                             jit_options={"compiler_options": {"xla_backend_optimization_level": 0}})
+    assert row["loss_finite"] and row["best_step"] in (1, 2) and row["val_checks"] == 2
+    assert ("tile_acc" in row) == (s.obs_mode == "tiles")
+    assert (tmp_path / "wm_results.md").exists()
