@@ -3,8 +3,9 @@
 * ``wm_results.csv``: one row per finished cell (:func:`table_row` plus the grid's columns, then
   the task's references: ``ref_<name>_mse`` and ``ref_<name>_marked_mse``, name ``mean_frame`` / ``last_frame``;
   tiles, ``obs_mode=tiles``: also ``ref_<name>_<metric>`` / ``ref_<name>_marked_<metric>`` of xent and tile_acc);
-  then ``ratio_<kind>`` for each memory-frame kind of :data:`MEMORY_KINDS`: the marked frames' MSE over the mean
-  frame's there, ``ssmrl.world_model.memory_scores.error_ratio``, empty but for the task's own kind);
+  then ``ratio_<kind>`` for each memory-frame kind of :data:`MEMORY_KINDS`: the marked frames' error over the
+  mean frame's there (MSE; tiles: the tile error rate), ``ssmrl.world_model.memory_scores.error_ratio``, empty but
+  for the task's own kind);
   ``wm_speed.csv``: one row per model and sweep length T; in both an empty cell where a value is missing or not
   finite (``ssmrl.output.write_csv``);
 * ``wm_results.md``: tables tasks x models of the MSE over all imagined frames, the MSE on the task's marked frames
@@ -51,8 +52,8 @@ MEMORY_KINDS = ("revisited", "recalled", "changed")
 TABLES = (
     ("mse", "MSE of the imagined frames (per pixel, frames in [0, 1]; mean over all imagined frames)", ".4f"),
     ("marked_mse", "MSE on the marked frames (the task's memory test: revisited / recalled / changed)", ".4f"),
-    ("marked_ratio", "Memory: MSE on the marked frames / the mean frame's there (below 1: remembers something; "
-     f"* at most {REMEMBERS_RATIO}: remembers)", "ratio"),
+    ("marked_ratio", "Memory: error on the marked frames / the mean frame's there (frames: MSE; tiles: the tile "
+     f"error rate, 1 - accuracy; below 1: remembers something; * at most {REMEMBERS_RATIO}: remembers)", "ratio"),
     ("tile_acc", "Tile accuracy of the imagined frames (tiles: fraction of cells whose most likely tile is right)",
      ".3f"),
     ("marked_tile_acc", "Tile accuracy on the marked frames (tiles: revisited / recalled / changed)", ".3f"),
@@ -124,16 +125,23 @@ def reference_columns(record: dict) -> dict[str, float]:
     return out
 
 
-def memory_columns(row: dict, record: dict) -> dict[str, float]:
+def memory_ratio_columns(row: dict, record: dict) -> dict[str, float]:
     """A row's error ratio to its task's mean-frame reference on the marked frames (``record``: the task's
     references, :func:`reference_records`): ``marked_ratio`` (:func:`~ssmrl.world_model.memory_scores.error_ratio`
-    of ``marked_mse`` to the mean frame's ``mse_<marker>``) and ``ratio_<kind>`` for each of :data:`MEMORY_KINDS`
-    (the ratio for the row's own marker, NaN for the others); {} for a task without a marker (CueReward)."""
+    of the row's error on the marked frames to the mean frame's) and ``ratio_<kind>`` for each of
+    :data:`MEMORY_KINDS` (the ratio for the row's own marker, NaN for the others); {} for a task without a marker
+    (CueReward). The error: the MSE for frames; for tiles (rows with ``marked_tile_acc``) the tile error rate
+    ``1 - tile accuracy``, which asks what the memory question asks (which tile is where). Their MSE, the Brier
+    score of the predicted tile probabilities, also charges confidence, and a model that remembers most tiles but
+    is sure of its wrong ones scores little better than the mean frame's spread-out frequencies."""
     marker = row.get("marker") or ""
     if not marker:
         return {}
-    reference = ((record.get("summary") or {}).get("mean_frame") or {}).get(f"mse_{marker}", math.nan)
-    ratio = error_ratio(row.get("marked_mse", math.nan), reference)
+    mean_frame = (record.get("summary") or {}).get("mean_frame") or {}
+    if "marked_tile_acc" in row:
+        ratio = error_ratio(1.0 - row["marked_tile_acc"], 1.0 - mean_frame.get(f"tile_acc_{marker}", math.nan))
+    else:
+        ratio = error_ratio(row.get("marked_mse", math.nan), mean_frame.get(f"mse_{marker}", math.nan))
     return {"marked_ratio": ratio, **{f"ratio_{kind}": ratio if kind == marker else math.nan
                                       for kind in MEMORY_KINDS}}
 
@@ -301,7 +309,7 @@ def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], 
     out = Path(settings.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows, records, references = cell_rows(cells), speed_records(speeds), reference_records(cells)
-    rows = [{**row, **reference_columns(references[row["task"]]), **memory_columns(row, references[row["task"]])}
+    rows = [{**row, **reference_columns(references[row["task"]]), **memory_ratio_columns(row, references[row["task"]])}
             if row["task"] in references else row for row in rows]
     write_csv(rows, out / "wm_results.csv", drop=["marked_ratio"])  # ratio_<kind> holds it
     if records:
@@ -332,8 +340,9 @@ def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], 
                         if patience else "") + f"{settings.train_steps} steps; the open-loop evaluation takes the "
                      "parameters of the best check")
     if references:
-        notes.append(f"memory ratio: the MSE on the marked frames over the mean frame's there (1: no better than the "
-                     f"average frame; at most {REMEMBERS_RATIO}: remembers)")
+        error = "tile error rate (1 - tile accuracy)" if settings.obs_mode == "tiles" else "MSE"
+        notes.append(f"memory ratio: the {error} on the marked frames over the mean frame's there (1: no better than "
+                     f"the average frame; at most {REMEMBERS_RATIO}: remembers)")
     notes += ["throughput on this machine's backend; planned memory is XLA's buffer plan of the compiled step"]
     title = f"World-model backbones: {settings.preset}"
     (out / "wm_results.md").write_text(markdown(rows, records, list(settings.models), list(settings.tasks), title,

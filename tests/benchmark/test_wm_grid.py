@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from ssmrl.benchmark.wm_grid import Built, TaskData, WMUnits, cell_describe, plan, run_cell, run_wm_grid, unit_status
-from ssmrl.benchmark.wm_report import markdown, memory_columns
+from ssmrl.benchmark.wm_report import markdown, memory_ratio_columns
 from ssmrl.benchmark.wm_settings import WORLD_MODEL, load_wm_settings, model_specs, preset_kind
 from ssmrl.config import ConfigError
 from ssmrl.env import Box, Discrete
@@ -194,7 +194,7 @@ def test_markdown_memory_ratio_and_best_step():
              "best_step": 250, "train_steps": 250, "stop_reason": "budget"},
             {"task": "CueRewardEasy", "model": "s5", "mse": 0.02, "marker": "", "reward_accuracy": 0.5}]
     # s5: 0.02 / 0.08 = 0.25 (at most 0.5: remembers, starred); gru: 0.06 / 0.08 = 0.75
-    columns = [memory_columns(r, references.get(r["task"], {})) for r in rows]
+    columns = [memory_ratio_columns(r, references.get(r["task"], {})) for r in rows]
     assert columns[0] == {"marked_ratio": pytest.approx(0.25), "ratio_revisited": pytest.approx(0.25),
                           "ratio_recalled": pytest.approx(float("nan"), nan_ok=True),
                           "ratio_changed": pytest.approx(float("nan"), nan_ok=True)}
@@ -205,6 +205,16 @@ def test_markdown_memory_ratio_and_best_step():
               for block in text.split("## ")[1:]}
     assert tables["Memory"] == ["| task | s5 | gru |", "| RevisitEasy (revisited) | 0.25* | 0.75 |"]
     assert tables["Training"] == ["| task | s5 | gru |", "| RevisitEasy | 120 of 160 (plateau) | 250 of 250 (budget) |"]
+
+
+def test_memory_ratio_of_tiles_is_on_the_tile_error_rate():
+    # mean frame: tile accuracy 0.3 on the revisited frames (error rate 0.7), Brier MSE 0.012 there
+    record = {"summary": {"mean_frame": {"mse_revisited": 0.012, "tile_acc_revisited": 0.3}}}
+    row = {"marker": "revisited", "marked_mse": 0.0108, "marked_tile_acc": 0.65}
+    # error rate 0.35 / 0.7 = 0.5 (remembers), although the Brier ratio 0.0108 / 0.012 = 0.9 would not say so
+    assert memory_ratio_columns(row, record)["marked_ratio"] == pytest.approx(0.5)
+    frames = {"marker": "revisited", "marked_mse": 0.0108}  # no tile accuracy: frames, the MSE ratio
+    assert memory_ratio_columns(frames, record)["ratio_revisited"] == pytest.approx(0.9)
 
 
 def revisit_data(task, **kwargs):
