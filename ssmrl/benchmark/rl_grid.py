@@ -27,7 +27,6 @@ anything runs, naming the key that differs. ``Ctrl-C`` keeps what is saved; the 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -57,7 +56,7 @@ from ssmrl.benchmark.engine import plan as plan_units
 from ssmrl.benchmark.report import markdown, plot_curves, plot_summary, plot_trials, write_csv
 from ssmrl.benchmark.results import CELL_FILE, cell_row, memory_columns
 from ssmrl.benchmark.settings import Settings, apply_xla_flags, load_settings, with_grid_settings
-from ssmrl.benchmark.sizing import Match, match_d_model, stack_param_count
+from ssmrl.benchmark.sizing import Match, cached_match, stack_param_count
 from ssmrl.benchmark.trials import trial_returns
 from ssmrl.checkpoint import Checkpointer, CheckpointError
 from ssmrl.cli import compose_config
@@ -155,14 +154,7 @@ def plan(settings: Settings, config_dir: Path, algorithms: dict[str, Algorithm],
                 data["env"]["task"], data["run_dir"] = name, str(run_dir)
                 match = None
                 if settings.match_params is not None:
-                    model_cfg = run_config_from_dict(data, schema).model
-                    model_key = json.dumps(flatten(dataclasses.asdict(model_cfg)) | {"d_model": 0}, sort_keys=True)
-                    if model_key not in matches:
-                        try:
-                            matches[model_key] = match_d_model(model_cfg, settings.match_params)
-                        except ValueError as err:
-                            raise ConfigError(f"match_params: {err}") from None
-                    match = matches[model_key]
+                    match = cached_match(run_config_from_dict(data, schema).model, settings.match_params, matches)
                     data["model"]["d_model"] = match.d_model
                 cfg = run_config_from_dict(data, schema)
                 cells.append(Cell(algo, task, model, run_dir, cfg, env_cache[task],

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from ssmrl.algorithm import tree_param_count
-from ssmrl.config import ModelConfig
+from ssmrl.config import ConfigError, ModelConfig
 
 
 def stack_param_count(model: ModelConfig) -> int:
@@ -103,3 +103,15 @@ def match_d_model(model: ModelConfig, target: int, max_d_model: int = 8192,
             lo = mid
     best = min({lo, hi}, key=lambda d: (abs(params(d) - target), d))
     return Match(best, params(best), target)
+
+
+def cached_match(model: ModelConfig, target: int, cache: dict) -> Match:
+    """:func:`match_d_model` for a grid's ``match_params``: one search per distinct core config (``cache``, keyed by
+    the config less its width, shared over a grid's cells); ConfigError ``match_params: ...`` where it fails."""
+    key = repr(dataclasses.replace(model, d_model=0))
+    if key not in cache:
+        try:
+            cache[key] = match_d_model(model, target)
+        except ValueError as err:
+            raise ConfigError(f"match_params: {err}") from None
+    return cache[key]

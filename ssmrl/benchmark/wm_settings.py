@@ -47,7 +47,7 @@ from typing import Any
 import yaml
 
 from ssmrl.benchmark.settings import CLI_KEYS, PRESET_DIR, _parse, read_preset, setting_keys, typed_settings
-from ssmrl.benchmark.sizing import match_d_model
+from ssmrl.benchmark.sizing import cached_match
 from ssmrl.config import MODEL_FIXED, ConfigError, ModelConfig, build
 from ssmrl.core import available_cores
 from ssmrl.world_model.offline import OfflineConfig
@@ -267,18 +267,6 @@ def _core_defaults(config_dir: Path, core: str) -> dict:
     return dict(data) if isinstance(data, dict) else {"name": core}
 
 
-def matched(model: ModelConfig, target: int, cache: dict) -> ModelConfig:
-    """``model`` with the ``d_model`` whose core stack has about ``target`` parameters
-    (:func:`ssmrl.benchmark.sizing.match_d_model`; ``cache``: one search per distinct core config)."""
-    key = repr(dataclasses.replace(model, d_model=0))
-    if key not in cache:
-        try:
-            cache[key] = match_d_model(model, target).d_model
-        except ValueError as err:
-            raise ConfigError(f"match_params: {err}") from None
-    return dataclasses.replace(model, d_model=cache[key])
-
-
 def model_specs(settings: WMSettings, config_dir: Path, match: bool = True) -> dict[str, ModelSpec]:
     """{model name: :class:`ModelSpec`} for ``settings.models`` (module docstring); ConfigError (one line) for an
     unknown model or core, a bad variant, an unknown OfflineConfig field or a core the stack refuses."""
@@ -321,7 +309,7 @@ def model_specs(settings: WMSettings, config_dir: Path, match: bool = True) -> d
         except (TypeError, ValueError) as err:
             raise ConfigError(f"models: {name} (core {core}): {str(err).splitlines()[0]}") from None
         if match and settings.match_params is not None:
-            model = matched(model, settings.match_params, matches)
+            model = dataclasses.replace(model, d_model=cached_match(model, settings.match_params, matches).d_model)
         offline = _offline({**settings.offline, **(variant.get("offline") or {})},
                            f"variants.{name}.offline" if variant.get("offline") else "offline")
         specs[name] = ModelSpec(name, model, offline)
