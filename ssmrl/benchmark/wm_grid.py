@@ -38,7 +38,8 @@ cleared between models. The episodes of the tasks stay in memory between models 
 
 **Resuming.** A finished cell writes ``<out_dir>/wm/<task>/<model>/``: ``curves.npz`` (mse [K], marked_<name> [K],
 train_loss / train_recon_loss [steps taken], val_step / val_loss [checks], reward_true / reward_pred [K] of episode
-0; tiles: also xent / tile_acc [K] and their <metric>_<name>), ``strip.npz`` (steps [F], truth uint8 [F, 32, 32,
+0, frame_mse [K, N] per held-out frame; tiles: also xent / tile_acc [K], their <metric>_<name> and frame_xent /
+frame_tile_acc [K, N]), ``memory.png`` (the trained core's memory diagnostics, with ``diagnostics``), ``strip.npz`` (steps [F], truth uint8 [F, 32, 32,
 3], pred uint8 [F, 32, 32, 3]; tiles: the drawn tiles and truth_obs int [F, 7, 7]) and, last, ``row.json`` (its
 settings, status, table row and, with validation, ``validation``: each check's step and loss metrics); a sweep
 writes ``<out_dir>/wm/speed/<model>/speed.json``. Rerunning skips those whose file exists; one with other settings
@@ -63,6 +64,7 @@ import numpy as np
 
 from ssmrl.benchmark.engine import ABSENT, DONE, claim_out_dir, run_units, say_line, written_line
 from ssmrl.benchmark.engine import plan as plan_units
+from ssmrl.benchmark.results import memory_columns
 from ssmrl.benchmark.settings import apply_xla_flags
 from ssmrl.benchmark.sizing import stack_param_count, tree_param_count
 from ssmrl.benchmark.wm_references import reference_describe, reference_line, run_references
@@ -94,6 +96,8 @@ from ssmrl.world_model.offline import (
 from ssmrl.world_model.openloop import TILE_METRICS, evaluate, make_rollout
 
 WM_DIR = "wm"
+MEMORY_PNG = "memory.png"        # a cell's memory diagnostics (ssmrl.diagnostics.plot_diagnostics)
+DIAGNOSTIC_EPISODES = 4          # held-out episodes the diagnostics run on
 
 
 class TaskData(NamedTuple):
@@ -110,9 +114,10 @@ class TaskData(NamedTuple):
 
 
 def mode_describe(settings: WMSettings) -> dict:
-    """The observation mode as a unit's settings: {} for the default pixels (older results stay valid), else
-    {"obs_mode": ...}."""
-    return {} if settings.obs_mode == "pixels" else {"obs_mode": settings.obs_mode}
+    """The observation mode and the imagination's latents as a unit's settings: only those off their defaults
+    (pixels, sample), so that older results stay valid: {"obs_mode": ..., "imagine_latents": ...} or less."""
+    return ({} if settings.obs_mode == "pixels" else {"obs_mode": settings.obs_mode}) | (
+        {} if settings.imagine_latents == "sample" else {"imagine_latents": settings.imagine_latents})
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,14 +230,16 @@ class Built(NamedTuple):
     params: int
 
 
-def build(spec: ModelSpec, task_data: TaskData, cache: dict, jit_options: dict | None = None) -> Built:
-    """The model's :class:`Built` for these spaces (made once per spaces and kept in ``cache``)."""
-    key = repr((task_data.obs_space, task_data.action_space))
+def build(spec: ModelSpec, task_data: TaskData, cache: dict, jit_options: dict | None = None,
+          latents: str = "sample") -> Built:
+    """The model's :class:`Built` for these spaces (made once per spaces and kept in ``cache``); ``latents``: of
+    its open-loop rollout (``openloop.LATENTS``)."""
+    key = repr((task_data.obs_space, task_data.action_space, latents))
     if key not in cache:
         offline = make_offline(spec.offline, task_data.obs_space, task_data.action_space, spec.core,
                                jit_options=jit_options)
         shapes = jax.eval_shape(offline.init, jax.random.key(0))
-        cache[key] = Built(offline, make_rollout(offline.world_model, jit_options=jit_options),
+        cache[key] = Built(offline, make_rollout(offline.world_model, jit_options=jit_options, latents=latents),
                            tree_param_count(shapes.params))
     return cache[key]
 
@@ -276,6 +283,7 @@ def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSett
     result = evaluate(offline.world_model, params, test, key_eval, context=settings.context,
                       chunk=settings.eval_chunk, keep=1, rollout=built.rollout)
     eval_s = time.perf_counter() - eval_start
+    memory = cell_memory(cell, offline.world_model, params, test, key_eval) if settings.diagnostics else {}
     chunk = min(settings.eval_chunk or test.is_first.shape[1], test.is_first.shape[1])
     c = result.context
     args = (params, key_eval, jnp.asarray(test.obs[:c, :chunk]), jnp.asarray(test.action[:, :chunk]),
@@ -293,12 +301,15 @@ def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSett
                     wm_params=built.params, core_params=stack_param_count(cell.spec.core),
                     train_run_s=train_speed["run_s"], eval_s=eval_s, train_budget=settings.train_steps,
                     **validation_columns(validated, len(metrics["loss"])), val_s=train_speed["val_s"],
+                    **{k: v for k, v in memory.items() if k != "error"},
+                    **({"memory_error": memory["error"]} if "error" in memory else {}),
                     wall_s=time.perf_counter() - start)
     columns = strip_columns(result.horizon, settings.strip_frames)
     cell.dir.mkdir(parents=True, exist_ok=True)
     np.savez(cell.dir / CURVES_FILE, mse=result.mse, train_loss=metrics["loss"],
              train_recon_loss=metrics["recon_loss"], reward_true=result.reward_true[:, 0],
              reward_pred=result.reward_pred[:, 0], **{f"marked_{k}": v for k, v in result.marked.items()},
+             frame_mse=result.errors, **{f"frame_{k}": v for k, v in result.frame_scores.items()},
              **result.curves,
              **({} if validated is None else {"val_step": validated.steps, "val_loss": validated.metrics["loss"]}))
     truth, pred = result.truth[columns, 0], result.pred[columns, 0]
@@ -314,6 +325,25 @@ def run_cell(cell: WMCell, built: Built, train: Any, test: Any, settings: WMSett
                                 **{k: validated.metrics[k].tolist() for k in VAL_KEYS}}
     write_json(cell.dir / ROW_FILE, record)  # last: its presence marks the cell finished
     return record
+
+
+def cell_memory(cell: WMCell, world_model: Any, params: Any, episodes: Any, key: jax.Array,
+                num: int = DIAGNOSTIC_EPISODES) -> dict:
+    """The memory diagnostics of the cell's trained core stack (``ssmrl.benchmark.results.memory_columns``:
+    memory_horizon, state_use and the other ``memory_*`` columns; its PNG to ``<cell dir>/memory.png``) on the core
+    inputs u_t of the first ``num`` held-out episodes [T, num, H], whole episodes from t = 0 (one start per column),
+    as the world model feeds them while observing (``WorldModel.core_inputs``, posterior samples with ``key``).
+    A failure is returned as {"error": ...}: the diagnostics are an add-on and must not stop a long grid."""
+    try:
+        num = min(num, episodes.is_first.shape[1])
+        xs = world_model.apply(params, key, jnp.asarray(episodes.obs[:, :num]),
+                               jnp.asarray(episodes.action[:, :num]), jnp.asarray(episodes.is_first[:, :num]),
+                               method="core_inputs")
+        cell.dir.mkdir(parents=True, exist_ok=True)
+        return memory_columns(world_model.stack, {"params": params["params"]["stack"]}, xs,
+                              cell.dir / MEMORY_PNG, cell.label)
+    except Exception as err:  # noqa: BLE001 - recorded in the row, reported by the table
+        return {"error": f"{type(err).__name__}: {err}"}
 
 
 def cell_line(index: int, total: int, cell: WMCell, row: dict) -> str:
@@ -378,7 +408,7 @@ class WMUnits:
             self.model, self.built = unit.model, {}
             jax.clear_caches()  # one model's programs at a time
         task_data = self.data[unit.task]
-        built = build(unit.spec, task_data, self.built, self.jit_options)
+        built = build(unit.spec, task_data, self.built, self.jit_options, self.settings.imagine_latents)
         if isinstance(unit, SpeedUnit):
             return run_speed(unit, built.offline, task_data.obs_space, self.settings,
                              cell_key(self.settings.seed, "speed", unit.model))

@@ -13,7 +13,9 @@ params fields}), ``match_params`` (N: each model's core stack sized to about N p
 below), ``sync_every`` (training steps between fetches of the metrics), ``context`` (null: each task's own,
 ``openloop.default_context``), ``eval_chunk`` (episodes per rollout call; null: all), ``obs_mode`` (``pixels``, the
 default: the tasks' frames, MSE; ``tiles``: their tile classes, int [7, 7], per-cell logits, cross-entropy and tile
-accuracy), ``strip_frames``, ``speed_lengths`` (the T of the throughput sweep), ``speed_batch`` (null:
+accuracy), ``imagine_latents`` (``sample``, the default: imagination samples each latent from the prior;
+``mode``: the prior's most likely latent, ``openloop.openloop_rollout``), ``strip_frames``, ``diagnostics`` (true: the memory diagnostics of each trained core, ``memory_*``
+columns and ``memory.png``), ``speed_lengths`` (the T of the throughput sweep), ``speed_batch`` (null:
 ``offline.batch_size``), ``speed_repeats``, ``seed``, ``max_cells``, ``xla_flags``, ``jax_config`` ({option: value}
 for ``jax.config.update``, e.g. ``jax_threefry_partitionable: false``), ``data_cache_mb``, ``description``,
 ``kind``.
@@ -51,6 +53,7 @@ from ssmrl.benchmark.sizing import cached_match
 from ssmrl.config import MODEL_FIXED, ConfigError, ModelConfig, build
 from ssmrl.core import available_cores
 from ssmrl.world_model.offline import OfflineConfig
+from ssmrl.world_model.openloop import LATENTS
 
 KIND_KEY = "kind"
 WORLD_MODEL = "world_model"
@@ -87,7 +90,9 @@ class WMSettings:
     context: int | None = None               # observed steps before imagining (null: the task's own)
     eval_chunk: int | None = None            # episodes per rollout call (null: all at once)
     obs_mode: str = "pixels"                 # pixels (frames, MSE) or tiles (tile classes, cross-entropy)
+    imagine_latents: str = "sample"          # open loop: prior samples or the prior's mode (openloop.LATENTS)
     strip_frames: int = 8                    # imagined frames kept per cell for the strip
+    diagnostics: bool = True                 # memory diagnostics of each trained core (memory_* columns, PNG)
     speed_lengths: tuple[int, ...] = ()      # T of the throughput sweep (training and imagination steps/s vs T)
     speed_batch: int | None = None           # batch of the sweep (null: offline.batch_size)
     speed_repeats: int = 3                   # timed calls per point of the sweep (median)
@@ -192,6 +197,8 @@ def load_wm_settings(config_dir: Path, argv: Sequence[str]) -> WMSettings:
         raise ConfigError(f"kind: {data['kind']!r} is not a world-model preset; valid: {WORLD_MODEL!r}")
     if data.get("obs_mode", "pixels") not in OBS_MODES:
         raise ConfigError(f"obs_mode: unknown {data['obs_mode']!r}; valid: {list(OBS_MODES)}")
+    if data.get("imagine_latents", "sample") not in LATENTS:
+        raise ConfigError(f"imagine_latents: unknown {data['imagine_latents']!r}; valid: {list(LATENTS)}")
     for key in ("models", "tasks"):
         if not data.get(key):
             raise ConfigError(f"{key}: empty; the preset {name!r} and the command line give none")

@@ -278,6 +278,15 @@ class WorldModel(nn.Module):
         carries = WMCarry(out[2], z) if return_carries else None
         return Observed(h, z, post, self.prior_logits(h), WMCarry(out[0], z[-1]), carries)
 
+    def core_inputs(self, key: Array, obs: Array, action: Array, is_first: Array) -> Array:
+        """The stack's inputs u_t = Linear([z_{t-1}, a_{t-1}]) while observing episodes from a fresh carry, as
+        :meth:`observe` feeds them (posterior samples with the same keys): obs [T, B, *obs_shape], action
+        [T, B, *action_shape], is_first bool [T, B] -> [T, B, H]. For the memory diagnostics of the trained core."""
+        carry = self.initialize_carry(obs.shape[1])
+        z = self.observe(key, carry, obs, action, is_first).z
+        z_prev = jnp.concatenate([carry.z[None], z[:-1]], 0)
+        return self._core_input(z_prev, action, is_first)
+
     def _observe_scan(self, keys, carry, embed, action, is_first, return_carries):
         def body(module, c, inputs):
             key, embed_t, action_t, is_first_t = inputs
@@ -290,15 +299,21 @@ class WorldModel(nn.Module):
 
     # ----- imagination -----
 
-    def imagine_step(self, key: Array, carry: WMCarry, z: Array, action: Array) -> tuple[WMCarry, Array, Array]:
+    def imagine_step(self, key: Array, carry: WMCarry, z: Array, action: Array, mode: bool = False
+                     ) -> tuple[WMCarry, Array, Array]:
         """One imagined step from latent z [B, G, K] (the current state's, e.g. an observed z_t) and action
-        [B, *action_shape] taken there -> (carry, h [B, H], z' [B, G, K] sampled from the prior p(z | h)).
+        [B, *action_shape] taken there -> (carry, h [B, H], z' [B, G, K] sampled from the prior p(z | h); with
+        ``mode`` the prior's most likely class in each group instead, one-hot, and ``key`` unused).
 
         ``carry.z`` is not read (z is); the returned carry holds z'. No reset (is_first False).
         """
         is_first = jnp.zeros(z.shape[:1], bool)
         core, h = self.stack.step(carry.core, self._core_input(z, action, is_first), is_first)
-        z_next = self._sample(key, self.prior_logits(h))
+        logits = self.prior_logits(h)
+        if mode:
+            z_next = jax.nn.one_hot(jnp.argmax(logits, -1), self.classes, dtype=self.dtype)
+        else:
+            z_next = self._sample(key, logits)
         return WMCarry(core, z_next), h, z_next
 
     # ----- heads -----

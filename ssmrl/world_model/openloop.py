@@ -6,7 +6,9 @@ For episodes [T, N, ...] (fields of ``envs.wm_memory.WMEpisodes``) and a context
 
 * :func:`openloop_rollout`: ``observe`` steps 0 .. C-1 (posterior, the world model's parallel form), then for
   horizon k = 1 .. K = T - C, ``imagine_step`` from the latest latent with the TRUE action ``action[C + k - 1]``
-  (the action taken before obs ``C + k - 1``; latents sampled from the prior), decode ``feat(h, z)`` into the
+  (the action taken before obs ``C + k - 1``; latents sampled from the prior, or with ``latents="mode"`` the
+  prior's most likely latent: the single most likely imagination, which a memory test of a static world asks
+  for, where samples add the prior's spread at every step and feed it back to the core), decode ``feat(h, z)`` into the
   prediction of frame ``C + k - 1``, and decode the reward head. Nothing of the episode after step C - 1 but the
   actions enters.
 * frames in [0, 1]: the truth is ``obs / image_scale`` (uint8 frames: ``obs / 255``); the prediction is the
@@ -59,14 +61,20 @@ class Imagined:
     reward: Array
 
 
+LATENTS = ("sample", "mode")  # how imagination picks the next latent from the prior
+
+
 def openloop_rollout(world_model: WorldModel, params: Any, key: Array, obs: Array, action: Array,
-                     is_first: Array, decode: bool = True) -> Imagined:
+                     is_first: Array, decode: bool = True, latents: str = "sample") -> Imagined:
     """Observe the context, imagine the rest with the true actions (module docstring).
 
     obs [C, B, *obs_shape], is_first bool [C, B]: the context; action [C + K, B, ...]: the previous action of
     every step of the episode (those of steps C .. C + K - 1 drive the imagination). ``split(key)[0]`` samples
-    the posteriors, ``split(split(key)[1], K)[k - 1]`` the prior at horizon k. Returns :class:`Imagined` [K, B].
+    the posteriors, ``split(split(key)[1], K)[k - 1]`` the prior at horizon k (latents "sample"; "mode": the
+    prior's most likely latent, no sampling). Returns :class:`Imagined` [K, B].
     """
+    if latents not in LATENTS:
+        raise ValueError(f"latents must be one of {list(LATENTS)}, got {latents!r}")
     context = obs.shape[0]
     horizon = action.shape[0] - context
     if context < 1 or horizon < 1:
@@ -83,7 +91,8 @@ def openloop_rollout(world_model: WorldModel, params: Any, key: Array, obs: Arra
     def step(state, inputs):
         carry, z = state
         key_k, action_k = inputs
-        carry, h, z = world_model.apply(params, key_k, carry, z, action_k, method="imagine_step")
+        carry, h, z = world_model.apply(params, key_k, carry, z, action_k, latents == "mode",
+                                        method="imagine_step")
         feat = features(h, z)
         reward = world_model.apply(params, feat, method="reward_value")
         return (carry, z), (frame_of(feat) if decode else None, reward.astype(jnp.float32))
@@ -93,13 +102,17 @@ def openloop_rollout(world_model: WorldModel, params: Any, key: Array, obs: Arra
     return Imagined(frames, reward)
 
 
-def make_rollout(world_model: WorldModel, decode: bool = True, jit_options: dict | None = None) -> Callable:
+def make_rollout(world_model: WorldModel, decode: bool = True, jit_options: dict | None = None,
+                 latents: str = "sample") -> Callable:
     """Jitted ``(params, key, obs [C, B, ...], action [C + K, B, ...], is_first [C, B]) -> Imagined [K, B]``
     (``jit_options`` go to ``jax.jit``)."""
     if obs_kind(world_model.obs_spec) not in ("image", "tiles"):
         raise ValueError(f"open-loop frames need image observations (rank-3 Box) or tiles (a Discrete with a "
                          f"shape), got {world_model.obs_spec}")
-    return jax.jit(functools.partial(openloop_rollout, world_model, decode=decode), **(jit_options or {}))
+    if latents not in LATENTS:
+        raise ValueError(f"latents must be one of {list(LATENTS)}, got {latents!r}")
+    return jax.jit(functools.partial(openloop_rollout, world_model, decode=decode, latents=latents),
+                   **(jit_options or {}))
 
 
 @jax.jit
@@ -226,7 +239,8 @@ class OpenLoopResult:
     float32 [K, S] of the first S = ``keep`` episodes (for image strips), context_frames [C, S, ...] their context.
     Tiles: errors / mse the MSE of the per-cell probabilities (module docstring); summary also ``xent``,
     ``tile_acc`` and their ``_<marker>`` means; curves {``xent``, ``tile_acc``, ``<metric>_<marker>``: float64
-    [K]} (:func:`score_curves`; empty for frames); truth / pred the true and the most likely tiles int [K, S, H, W].
+    [K]} (:func:`score_curves`; empty for frames) and frame_scores {``xent``, ``tile_acc``: float [K, N]} per
+    frame; truth / pred the true and the most likely tiles int [K, S, H, W].
     """
 
     context: int
@@ -241,6 +255,7 @@ class OpenLoopResult:
     reward_true: np.ndarray
     reward_pred: np.ndarray
     curves: dict = dataclasses.field(default_factory=dict)
+    frame_scores: dict = dataclasses.field(default_factory=dict)
 
 
 def evaluate(world_model: WorldModel, params: Any, episodes: Any, key: Array, context: int | None = None,
@@ -280,7 +295,8 @@ def evaluate(world_model: WorldModel, params: Any, episodes: Any, key: Array, co
                                                                                                np.float32)
     errors, reward_pred = np.concatenate(errors, axis=1), np.concatenate(rewards, axis=1)
     mse, marked, summary = error_curves(errors, markers, context)
-    curves, tile_summary = score_curves({m: np.concatenate(v, axis=1) for m, v in scores.items()}, markers, context)
+    frame_scores = {m: np.concatenate(v, axis=1) for m, v in scores.items()}
+    curves, tile_summary = score_curves(frame_scores, markers, context)
     summary.update(tile_summary)
     reward_true = np.asarray(episodes.reward[context:], np.float32)
     if np.any(reward_true != 0):
@@ -290,7 +306,7 @@ def evaluate(world_model: WorldModel, params: Any, episodes: Any, key: Array, co
         context=context, horizon=length - context, errors=errors, mse=mse, marked=marked,
         summary=summary, truth=np.asarray(episodes.obs[context:, :s]), pred=pred_kept,
         context_frames=np.asarray(episodes.obs[:context, :s]), reward_true=reward_true[:, :s],
-        reward_pred=reward_pred[:, :s], curves=curves)
+        reward_pred=reward_pred[:, :s], curves=curves, frame_scores=frame_scores)
 
 
 def imagine_throughput(world_model: WorldModel, params: Any, batch_size: int, horizons: list[int],

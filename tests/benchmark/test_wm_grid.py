@@ -314,6 +314,10 @@ def test_tiles_cell_end_to_end(tmp_path):
     table = (tmp_path / "wm_results.md").read_text()
     assert "## Tile accuracy on the marked frames" in table and "obs_mode tiles:" in table
     assert (tmp_path / "wm_strip_RevisitEasy.png").stat().st_size > 0
+    # the trained core's memory diagnostics on 2 held-out episodes of 32 steps (a GRU: no LTI spectrum)
+    assert "memory_error" not in row, row.get("memory_error")
+    assert 0 <= row["memory_horizon"] <= 31 and 1 <= row["state_use"] <= row["memory_state_dim"]
+    assert (Path(row["cell_dir"]) / "memory.png").stat().st_size > 0
 
 
 def counting_built() -> Built:
