@@ -39,7 +39,8 @@ cleared between models. The episodes of the tasks stay in memory between models 
 **Resuming.** A finished cell writes ``<out_dir>/wm/<task>/<model>/``: ``curves.npz`` (mse [K], marked_<name> [K],
 train_loss / train_recon_loss [steps taken], val_step / val_loss [checks], reward_true / reward_pred [K] of episode
 0, frame_mse [K, N] per held-out frame; tiles: also xent / tile_acc [K], their <metric>_<name> and frame_xent /
-frame_tile_acc [K, N]), ``memory.png`` (the trained core's memory diagnostics, with ``diagnostics``), ``strip.npz`` (steps [F], truth uint8 [F, 32, 32,
+frame_tile_acc [K, N]), ``memory.png`` (the trained core's memory diagnostics, with ``diagnostics``),
+``strip.npz`` (steps [F], truth uint8 [F, 32, 32,
 3], pred uint8 [F, 32, 32, 3]; tiles: the drawn tiles and truth_obs int [F, 7, 7]) and, last, ``row.json`` (its
 settings, status, table row and, with validation, ``validation``: each check's step and loss metrics); a sweep
 writes ``<out_dir>/wm/speed/<model>/speed.json``. Rerunning skips those whose file exists; one with other settings

@@ -1,10 +1,12 @@
 """The world-model grid's reference predictors (one set per task, no learning; ``ssmrl.world_model.references``): on
 the same held-out episodes and context as the task's cells, "mean frame" predicts every imagined frame as the
 per-pixel mean of the task's training frames and "last frame" as the episode's last context frame. Written to the
-task's folder (the parent of its cells' folders): ``references.npz`` (<name>_mse [K], <name>_marked_<marker> [K];
-tiles: also <name>_<curve> for the xent / tile_acc curves) and, last, ``references.json`` (settings, context,
-summaries). With tiles (``obs_mode=tiles``) "mean frame" is the per-cell tile frequencies of the training frames
-and both are scored as the cells are (``references.evaluate_tile_references``)."""
+task's folder (the parent of its cells' folders): ``references.npz`` (<name>_mse [K], <name>_marked_<marker> [K],
+<name>_frame_mse [K, N] per held-out frame, frame_gap [K, N] (``openloop.frame_gaps``); tiles: also <name>_<curve>
+for the xent / tile_acc curves and <name>_frame_xent / <name>_frame_tile_acc [K, N]) and, last,
+``references.json`` (settings, context, summaries). With tiles (``obs_mode=tiles``) "mean frame" is the per-cell
+tile frequencies of the training frames and both are scored as the cells are
+(``references.evaluate_tile_references``)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 from ssmrl.benchmark.wm_report import REFERENCE_CURVES_FILE, REFERENCE_FILE, ROW_FILE, STRIP_FILE
 from ssmrl.benchmark.wm_settings import WMSettings
 from ssmrl.output import number_text, read_json, write_json
+from ssmrl.world_model.openloop import frame_gaps
 from ssmrl.world_model.references import (
     LABELS,
     evaluate_references,
@@ -24,10 +27,13 @@ from ssmrl.world_model.references import (
     tile_frequencies,
 )
 
+REFERENCE_FILES_VERSION = 2  # 2: per-frame scores and gaps
+
 
 def reference_describe(settings: WMSettings, task: str, scale: float) -> dict:
-    """Everything a task's references depend on (the data and the context; ``scale``: the frames' image_scale)."""
-    return {"task": task, "task_kwargs": settings.task_kwargs.get(task) or {},
+    """Everything a task's references depend on (the data and the context; ``scale``: the frames' image_scale;
+    ``files``: the version of what ``references.npz`` holds, so that older ones are redone)."""
+    return {"task": task, "files": REFERENCE_FILES_VERSION, "task_kwargs": settings.task_kwargs.get(task) or {},
             "train_episodes": settings.train_episodes, "eval_episodes": settings.eval_episodes,
             "context": settings.context, "seed": settings.seed, "jax_config": settings.jax_config,
             "image_scale": scale, **({} if settings.obs_mode == "pixels" else {"obs_mode": settings.obs_mode})}
@@ -51,7 +57,11 @@ def run_references(task: str, cells: Sequence[Any], train: Any, test: Any, setti
     folder.mkdir(parents=True, exist_ok=True)
     np.savez(folder / REFERENCE_CURVES_FILE, **{f"{name}_mse": r.mse for name, r in results.items()},
              **{f"{name}_marked_{m}": v for name, r in results.items() for m, v in r.marked.items()},
-             **{f"{name}_{curve}": v for name, r in results.items() for curve, v in r.curves.items()})
+             **{f"{name}_{curve}": v for name, r in results.items() for curve, v in r.curves.items()},
+             **{f"{name}_frame_mse": r.errors for name, r in results.items()},
+             **{f"{name}_frame_{m}": v for name, r in results.items() for m, v in r.frame_scores.items()},
+             frame_gap=frame_gaps({k: np.asarray(v) for k, v in (getattr(test, "markers", None) or {}).items()},
+                                  length, context))
     record = {"spec": reference_describe(settings, task, scale), "status": "ok", "task": task, "context": context,
               "horizon": horizon, "marker": marker, "summary": {name: r.summary for name, r in results.items()}}
     write_json(folder / REFERENCE_FILE, record)

@@ -20,7 +20,12 @@
   ``wm_strip_<task>.png``: the true frames of the first held-out episode above, each model's imagination below;
   ``wm_val_<task>.png`` (cells with validation): the validation loss against the training step, one line per
   model, its best check circled;
-  ``wm_speed.png``: training steps/s, imagination steps/s and planned MB against T, one line per model.
+  ``wm_speed.png``: training steps/s, imagination steps/s and planned MB against T, one line per model;
+  ``wm_gap_<task>.png`` (tasks with memory frames and per-frame scores): the error on the memory frames against the
+  gap, one line per model, the mean frame's dashed (:mod:`ssmrl.benchmark.wm_gaps`, whose ``crossing_gap`` and
+  ``gap_max`` columns the csv and the reach table carry); ``wm_summary.png``: models x tasks, the memory ratio
+  (and CueReward's reward accuracy), the README's picture. The tables also carry the memory diagnostics of each
+  trained core (``memory_horizon``, ``state_use``; the csv every ``memory_*`` column).
 
 Host-side numpy and matplotlib (Agg) only.
 """
@@ -34,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ssmrl.benchmark.wm_gaps import gap_columns, plot_gaps, reach_text
 from ssmrl.output import count_text, figure, number_text, read_json, save_figure, slug, write_csv
 from ssmrl.world_model.memory_scores import REMEMBERS_RATIO, error_ratio, remembers
 from ssmrl.world_model.openloop import OpenLoopResult
@@ -54,6 +60,9 @@ TABLES = (
     ("marked_mse", "MSE on the marked frames (the task's memory test: revisited / recalled / changed)", ".4f"),
     ("marked_ratio", "Memory: error on the marked frames / the mean frame's there (frames: MSE; tiles: the tile "
      f"error rate, 1 - accuracy; below 1: remembers something; * at most {REMEMBERS_RATIO}: remembers)", "ratio"),
+    ("crossing_gap", "Memory reach: the gap (steps between the last sight of what a memory frame shows and the "
+     "frame) at which the error on the memory frames reaches the mean frame's (> N: not within the measured gaps "
+     "up to N; wm_gap_<task>.png)", "text"),
     ("tile_acc", "Tile accuracy of the imagined frames (tiles: fraction of cells whose most likely tile is right)",
      ".3f"),
     ("marked_tile_acc", "Tile accuracy on the marked frames (tiles: revisited / recalled / changed)", ".3f"),
@@ -65,6 +74,10 @@ TABLES = (
     ("imagine_steps_per_s", "Imagination: imagined steps per second (B x K per rollout, first evaluation chunk)",
      "count"),
     ("train_planned_mb", "Planned memory of a training step (MB; XLA's buffer plan, not a measured peak)", ".1f"),
+    ("memory_horizon", "Memory diagnostics of the trained core: horizon (steps back until the Jacobian of the last "
+     "output falls below 1% of its peak, held-out episodes; ssmrl.diagnostics)", ".0f"),
+    ("state_use", "Memory diagnostics of the trained core: state use (participation ratio of the state covariance, "
+     "the effective number of state dimensions in use)", ".1f"),
 )
 
 
@@ -85,6 +98,8 @@ def _cell(value: Any, fmt: str) -> str:
 
 def _table_value(row: dict, column: str) -> Any:
     """A row's value in the table of ``column``; ``best_step``: "<best step> of <steps taken> (<stop reason>)"."""
+    if column == "crossing_gap":
+        return reach_text(row)
     if column == "best_step" and "best_step" in row:
         return f"{row['best_step']} of {row.get('train_steps', '?')} ({row.get('stop_reason', '?')})"
     return row.get(column)
@@ -311,6 +326,8 @@ def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], 
     rows, records, references = cell_rows(cells), speed_records(speeds), reference_records(cells)
     rows = [{**row, **reference_columns(references[row["task"]]), **memory_ratio_columns(row, references[row["task"]])}
             if row["task"] in references else row for row in rows]
+    reach = reach_curves(rows)
+    rows = [{**row, **reach.get((row["task"], row["model"]), ({}, {}))[0]} for row in rows]
     write_csv(rows, out / "wm_results.csv", drop=["marked_ratio"])  # ratio_<kind> holds it
     if records:
         write_csv([{"model": r["model"], **p} for r in records for p in r["points"]], out / "wm_speed.csv")
@@ -343,6 +360,12 @@ def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], 
         error = "tile error rate (1 - tile accuracy)" if settings.obs_mode == "tiles" else "MSE"
         notes.append(f"memory ratio: the {error} on the marked frames over the mean frame's there (1: no better than "
                      f"the average frame; at most {REMEMBERS_RATIO}: remembers)")
+    if getattr(settings, "imagine_latents", "sample") == "mode":
+        notes.append("imagination: the prior's most likely latent at each step (imagine_latents=mode), not a sample")
+    if any("crossing_gap" in r for r in rows):
+        notes.append("memory reach: the memory frames' errors pooled by gap (the steps since what a frame shows was "
+                     "last seen) into equal bins; the gap where the model's error reaches the mean frame's, "
+                     "interpolated between bins (wm_gap_<task>.png)")
     notes += ["throughput on this machine's backend; planned memory is XLA's buffer plan of the compiled step"]
     title = f"World-model backbones: {settings.preset}"
     (out / "wm_results.md").write_text(markdown(rows, records, list(settings.models), list(settings.tasks), title,
@@ -352,7 +375,65 @@ def write_wm_report(settings: Any, cells: Sequence[Any], speeds: Sequence[Any], 
             plot_task(task, [c for c in cells if c.task == task], out)
         if records:
             plot_speed(records, out / "wm_speed.png", f"{settings.preset}: throughput vs T")
+        tiles = getattr(settings, "obs_mode", "pixels") == "tiles"
+        for task in settings.tasks:
+            curves = {m: reach[(task, m)][1] for m in settings.models if (task, m) in reach}
+            if curves:
+                plot_gaps(curves, out / f"wm_gap_{slug(task)}.png", f"{task}: error on the memory frames vs gap",
+                          tiles)
+        if any(math.isfinite(r.get("marked_ratio", math.nan)) or "reward_accuracy" in r for r in rows):
+            plot_summary(rows, list(settings.models), list(settings.tasks), out / "wm_summary.png",
+                         f"{settings.preset}: memory of each backbone")
     return rows
+
+
+def reach_curves(rows: Sequence[dict]) -> dict[tuple[str, str], tuple[dict, dict]]:
+    """{(task, model): (gap columns, gap curves)} of ``wm_gaps.gap_columns`` for the rows whose cell and task
+    folders hold per-frame scores and gaps."""
+    out, references = {}, {}
+    for row in rows:
+        folder = Path(row["cell_dir"]).parent
+        if folder not in references:
+            references[folder] = _load(folder / REFERENCE_CURVES_FILE)
+        columns, curves = gap_columns(_load(Path(row["cell_dir"]) / CURVES_FILE), references[folder])
+        if columns:
+            out[(row["task"], row["model"])] = (columns, curves)
+    return out
+
+
+def plot_summary(rows: Sequence[dict], models: Sequence[str], tasks: Sequence[str], path: str | Path,
+                 title: str = "") -> Path:
+    """The README's picture: a heatmap models x tasks of the memory ratio (the marked frames' error over the mean
+    frame's: green below 1, red above; annotated, starred where it remembers) and, for tasks judged on the reward
+    (CueReward), a second of the balanced reward accuracy (0.5: chance). Saves a PNG -> the path."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    by = {(r["task"], r["model"]): r for r in rows}
+    ratio_tasks = [t for t in tasks if any(math.isfinite(by.get((t, m), {}).get("marked_ratio", math.nan))
+                                           for m in models)]
+    reward_tasks = [t for t in tasks if t not in ratio_tasks and any("reward_accuracy" in by.get((t, m), {})
+                                                                      for m in models)]
+    panels = [(ratio_tasks, "marked_ratio", "memory ratio (error / mean frame's)", "RdYlGn_r",
+               TwoSlopeNorm(vcenter=1.0, vmin=0.0, vmax=2.0), "ratio"),
+              (reward_tasks, "reward_accuracy", "reward accuracy (balanced)", "RdYlGn",
+               TwoSlopeNorm(vcenter=0.5, vmin=0.0, vmax=1.0), ".2f")]
+    panels = [p for p in panels if p[0]]
+    widths = [max(len(p[0]), 1) for p in panels]
+    fig = figure(1.2 * sum(widths) + 2.6, 0.42 * len(models) + 1.6, layout=None)
+    axes = fig.subplots(1, len(panels), squeeze=False, gridspec_kw={"width_ratios": widths})[0]
+    for ax, (columns, key, label, cmap, norm, fmt) in zip(axes, panels, strict=True):
+        values = np.array([[by.get((t, m), {}).get(key, math.nan) for t in columns] for m in models], np.float64)
+        ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
+        for i in range(len(models)):
+            for j in range(len(columns)):
+                ax.text(j, i, _cell(values[i, j], fmt), ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right", fontsize=7)
+        ax.set_yticks(range(len(models)), models, fontsize=7)
+        ax.set_title(label, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------------- one cell: its row and figures

@@ -14,8 +14,9 @@ below), ``sync_every`` (training steps between fetches of the metrics), ``contex
 ``openloop.default_context``), ``eval_chunk`` (episodes per rollout call; null: all), ``obs_mode`` (``pixels``, the
 default: the tasks' frames, MSE; ``tiles``: their tile classes, int [7, 7], per-cell logits, cross-entropy and tile
 accuracy), ``imagine_latents`` (``sample``, the default: imagination samples each latent from the prior;
-``mode``: the prior's most likely latent, ``openloop.openloop_rollout``), ``strip_frames``, ``diagnostics`` (true: the memory diagnostics of each trained core, ``memory_*``
-columns and ``memory.png``), ``speed_lengths`` (the T of the throughput sweep), ``speed_batch`` (null:
+``mode``: the prior's most likely latent, ``openloop.openloop_rollout``), ``strip_frames``, ``diagnostics``
+(true: the memory diagnostics of each trained core, ``memory_*`` columns and ``memory.png``), ``speed_lengths``
+(the T of the throughput sweep), ``speed_batch`` (null:
 ``offline.batch_size``), ``speed_repeats``, ``seed``, ``max_cells``, ``xla_flags``, ``jax_config`` ({option: value}
 for ``jax.config.update``, e.g. ``jax_threefry_partitionable: false``), ``data_cache_mb``, ``description``,
 ``kind``.

@@ -188,6 +188,32 @@ def marker_frames(markers: dict, length: int) -> dict[str, np.ndarray]:
     return out
 
 
+def frame_gaps(markers: dict, length: int, context: int) -> np.ndarray:
+    """The gap of each imagined frame of the memory test: the steps between the frame's last showing of what it
+    must reproduce and the frame itself, from ``WMEpisodes.markers`` ({name: int [N]}) -> float64 [K, N] for the
+    frames t = C .. T - 1 (K = T - C), NaN where the frame is not one of :func:`marker_frames`' or its gap is not
+    known:
+
+    * revisited (Revisit, ``revisit_step`` r): frame t > r shows the place of frame 2 r - t: gap 2 (t - r);
+    * recalled (Teleport, ``teleport_step`` s, ``teleport_source`` p): frame t >= s repeats frame p + (t - s):
+      gap s - p, the same for the whole query;
+    * changed (ChangeWorld, ``return_step`` r, ``last_change_step`` c >= 0): frame t >= r shows the world as the
+      last change left it: gap t - c.
+    """
+    t = np.arange(context, length, dtype=np.float64)[:, None]
+    get = lambda name: np.asarray(markers[name], np.float64)[None, :]
+    gaps = np.full((length - context, len(next(iter(markers.values()), []))), np.nan)
+    if "revisit_step" in markers:
+        gaps = np.where(t > get("revisit_step"), 2 * (t - get("revisit_step")), np.nan)
+    elif "teleport_step" in markers and "teleport_source" in markers:
+        s = get("teleport_step")
+        gaps = np.where((t >= s) & (s >= 0), np.broadcast_to(s - get("teleport_source"), gaps.shape), np.nan)
+    elif "return_step" in markers and "last_change_step" in markers:
+        c = get("last_change_step")
+        gaps = np.where((t >= get("return_step")) & (c >= 0), t - c, np.nan)
+    return gaps
+
+
 def default_context(markers: dict, length: int) -> int:
     """The context C that leaves exactly the memory test to imagination, clipped to 1 .. T - 1:
 

@@ -64,13 +64,15 @@ class ReferenceResult:
     """One reference's scores (:class:`~ssmrl.world_model.openloop.OpenLoopResult`'s fields of the same names):
     errors float64 [K, N] per-frame MSE, mse float64 [K], marked {name: float64 [K]}, summary {``mse``,
     ``mse_<name>``; tiles: also ``xent``, ``tile_acc`` and their ``_<name>``}, curves (tiles: {``xent``,
-    ``tile_acc``, ``<metric>_<name>``: float64 [K]}, else empty)."""
+    ``tile_acc``, ``<metric>_<name>``: float64 [K]}, else empty), frame_scores (tiles: {``xent``, ``tile_acc``:
+    float64 [K, N]} per frame, else empty)."""
 
     errors: np.ndarray
     mse: np.ndarray
     marked: dict
     summary: dict
     curves: dict = dataclasses.field(default_factory=dict)
+    frame_scores: dict = dataclasses.field(default_factory=dict)
 
 
 def evaluate_references(episodes: Any, mean: np.ndarray, scale: float, context: int | None = None
@@ -133,5 +135,5 @@ def evaluate_tile_references(episodes: Any, freq: np.ndarray, context: int | Non
         errors = scores.pop("mse")
         mse, marked, summary = error_curves(errors, markers, context)
         curves, tile_summary = score_curves(scores, markers, context)
-        out[name] = ReferenceResult(errors, mse, marked, {**summary, **tile_summary}, curves)
+        out[name] = ReferenceResult(errors, mse, marked, {**summary, **tile_summary}, curves, scores)
     return out

@@ -18,6 +18,7 @@
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -89,6 +90,7 @@ def test_settings_models_and_dotted_overrides(tmp_path):
     (["model_overrides.s5=[window]"], ["model_overrides.s5: 'window': expected model.<key>=<value>"]),
     (["s5.algo.lr=1"], ["unknown setting 's5.algo.lr'", "<model>.model.<key>"]),
     (["obs_mode=rgb"], ["obs_mode: unknown 'rgb'; valid: ['pixels', 'tiles']"]),
+    (["imagine_latents=argmax"], ["imagine_latents: unknown 'argmax'; valid: ['sample', 'mode']"]),
     (["val_episodes=8"], ["val_episodes must be in 0..7", "train_episodes=8"]),  # the smoke preset's 8 episodes
     (["patience=-1"], ["patience must be >= 0 (0: never stop early), got -1"]),
     (["val_episodes=0", "patience=2"], ["patience=2 needs validation episodes; set val_episodes >= 1"]),
@@ -314,6 +316,13 @@ def test_tiles_cell_end_to_end(tmp_path):
     table = (tmp_path / "wm_results.md").read_text()
     assert "## Tile accuracy on the marked frames" in table and "obs_mode tiles:" in table
     assert (tmp_path / "wm_strip_RevisitEasy.png").stat().st_size > 0
+    # memory reach: RevisitEasy's 15 revisits have gaps 2, 4, .. 30 (references.npz: per frame), the figures
+    references = np.load(tmp_path / "wm" / "RevisitEasy" / "references.npz")
+    np.testing.assert_array_equal(references["frame_gap"][:, 0], np.arange(2, 31, 2))
+    assert references["mean_frame_frame_tile_acc"].shape == curves["frame_tile_acc"].shape == (15, 2)
+    assert row["gap_max"] == 30 and (math.isinf(row["crossing_gap"]) or 2 <= row["crossing_gap"] <= 30)
+    assert "## Memory reach" in table
+    assert (tmp_path / "wm_gap_RevisitEasy.png").stat().st_size > 0 and (tmp_path / "wm_summary.png").exists()
     # the trained core's memory diagnostics on 2 held-out episodes of 32 steps (a GRU: no LTI spectrum)
     assert "memory_error" not in row, row.get("memory_error")
     assert 0 <= row["memory_horizon"] <= 31 and 1 <= row["state_use"] <= row["memory_state_dim"]

@@ -30,6 +30,7 @@ from ssmrl.world_model.openloop import (
     Imagined,
     default_context,
     evaluate,
+    frame_gaps,
     imagine_throughput,
     make_rollout,
     marker_frames,
@@ -144,6 +145,54 @@ def test_marker_frames_and_default_contexts():
     cue = {"cue": np.array([0, 1]), "cue_last_seen": np.array([2, 6]), "reward_step": np.array([8, 9])}
     assert marker_frames(cue, 10) == {} and default_context(cue, 10) == 7
     assert default_context({}, 10) == 5 and default_context({"revisit_step": np.array([20])}, 10) == 9
+
+
+def test_frame_gaps_hand_cases():
+    # T = 8, C = 4: frames t = 4 .. 7. Revisit r = 3: frame t shows frame 2r - t = 2, 1, 0, -1's place -> gap 2(t - r)
+    gaps = frame_gaps({"revisit_step": np.array([3, 5])}, 8, 4)
+    np.testing.assert_array_equal(gaps.T, [[2, 4, 6, 8], [np.nan, np.nan, 2, 4]])  # r = 5: t = 6, 7 only
+    # Teleport s = 5, p = 1: frames t >= 5 repeat frame 1 + (t - 5): gap s - p = 4; no teleport (-1): none
+    gaps = frame_gaps({"teleport_step": np.array([5, -1]), "teleport_source": np.array([1, -1])}, 8, 4)
+    np.testing.assert_array_equal(gaps.T, [[np.nan, 4, 4, 4], [np.nan] * 4])
+    # ChangeWorld r = 5, last change c = 2: frames t >= 5 show the world as of step 2: gap t - 2; no change: none
+    change = {"return_step": np.array([5, 5]), "first_change_step": np.array([1, -1]),
+              "last_change_step": np.array([2, -1])}
+    np.testing.assert_array_equal(frame_gaps(change, 8, 4).T, [[np.nan, 3, 4, 5], [np.nan] * 4])
+    cue = {"cue": np.array([0]), "cue_last_seen": np.array([2]), "reward_step": np.array([6])}
+    assert np.all(np.isnan(frame_gaps(cue, 8, 4))) and frame_gaps(cue, 8, 4).shape == (4, 1)
+
+
+def test_mode_latents_are_the_priors_argmax_whatever_the_key(tiny):
+    world_model, params, _ = tiny
+    carry = world_model.initialize_carry(N)
+    z = jax.nn.one_hot(jnp.arange(N * 4).reshape(N, 4) % 4, 4)
+    action = jnp.arange(N) % 5
+    step = lambda key, mode: world_model.apply(params, jax.random.key(key, impl="rbg"), carry, z, action, mode,
+                                               method="imagine_step")
+    with jax.threefry_partitionable(False):
+        (_, h1, z1), (_, h2, z2), (_, _, s1), (_, _, s2) = step(1, True), step(2, True), step(1, False), step(2, False)
+        best = jnp.argmax(world_model.apply(params, h1, method="prior_logits"), -1)
+    np.testing.assert_array_equal(h1, h2)
+    np.testing.assert_array_equal(z1, z2)  # no sampling: the key does not matter
+    np.testing.assert_array_equal(z1, jax.nn.one_hot(best, 4))
+    assert np.any(np.asarray(s1) != np.asarray(s2))  # samples do depend on it (untrained: spread-out priors)
+    with pytest.raises(ValueError, match=r"latents must be one of \['sample', 'mode'\], got 'argmax'"):
+        make_rollout(world_model, latents="argmax")
+
+
+def test_core_inputs_are_what_observe_feeds_the_stack(tiny):
+    world_model, params, _ = tiny
+    data = bar_episodes(T, N)
+    obs, action, is_first = (jnp.asarray(x) for x in (data.obs, data.action, data.is_first))
+    key = jax.random.key(4, impl="rbg")
+    with jax.threefry_partitionable(False):
+        xs = world_model.apply(params, key, obs, action, is_first, method="core_inputs")
+        observed = world_model.apply(params, key, world_model.initialize_carry(N), obs, action, is_first,
+                                     method="observe")
+        h = world_model.stack.apply({"params": params["params"]["stack"]}, world_model.initialize_carry(N).core,
+                                    xs, is_first)[1]
+    assert xs.shape == (T, N, world_model.stack.d_model)
+    np.testing.assert_allclose(h, observed.h, rtol=1e-6, atol=1e-6)
 
 
 def test_reward_metrics_hand_case():
